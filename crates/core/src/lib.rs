@@ -1,0 +1,34 @@
+//! `secvol-core`: the encrypted container.
+//!
+//! Owns the container file format (header copies, keyslots, scrypt and HKDF, the two cipher
+//! suites) and the encrypted block device on which the file system runs. It knows blocks,
+//! never files or directories: the file system (`secvol-fs`) and the OS drivers live above it
+//! and must not reach past [`BlockDevice`] into the container file.
+//!
+//! The byte layout is specified in `docs/format.md`; the security argument in
+//! `docs/threat-model.md`.
+
+pub mod cipher;
+pub mod container;
+pub mod device;
+pub mod error;
+pub mod geometry;
+pub mod header;
+pub mod kdf;
+pub mod policy;
+pub mod secret;
+pub mod storage;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+#[cfg(test)]
+mod kat;
+
+pub use cipher::CipherSuite;
+pub use container::{Container, CreateOptions, HeaderStatus, UnlockedContainer, create, create_on};
+pub use device::{BlockDevice, EncryptedDevice, ReadMode, VerifyReport};
+pub use error::{BlockError, ContainerError, HeaderDamage, KdfError};
+pub use geometry::{BLOCK_SIZE, Geometry};
+pub use kdf::ScryptParams;
+pub use secrecy::{ExposeSecret, SecretString};
+pub use storage::{Access, FileStorage, Storage};
