@@ -105,6 +105,8 @@ struct CrashState {
     live: Vec<u8>,
     pending: Vec<(u64, Vec<u8>)>,
     syncs: u64,
+    /// Power is "lost" at the next sync: it fails and makes nothing durable.
+    fail_syncs: bool,
 }
 
 /// A file that can simulate power loss at any point.
@@ -122,6 +124,7 @@ impl CrashStorage {
                 live: image,
                 pending: Vec::new(),
                 syncs: 0,
+                fail_syncs: false,
             }),
         }
     }
@@ -129,6 +132,11 @@ impl CrashStorage {
     /// Number of writes since the last sync.
     pub fn pending_writes(&self) -> usize {
         lock(&self.state).pending.len()
+    }
+
+    /// While set, every sync fails and makes nothing durable (power lost during fsync).
+    pub fn fail_syncs(&self, fail: bool) {
+        lock(&self.state).fail_syncs = fail;
     }
 
     /// Number of syncs so far.
@@ -201,6 +209,9 @@ impl Storage for CrashStorage {
     }
     fn sync(&self) -> io::Result<()> {
         let mut state = lock(&self.state);
+        if state.fail_syncs {
+            return Err(io::Error::other("simulated power loss during sync"));
+        }
         state.durable = state.live.clone();
         state.pending.clear();
         state.syncs += 1;
