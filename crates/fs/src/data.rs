@@ -1,0 +1,258 @@
+//! File contents: open, read, write, truncate, fallocate, fsync, release.
+//!
+//! Data lives in chunks of [`CHUNK_SIZE`] bytes keyed by (inode, chunk index). A missing
+//! chunk, or the part of a chunk past its stored (zero-trimmed) length, reads as zeros, so
+//! holes cost nothing.
+
+use crate::error::{FsError, FsResult};
+use crate::fs::Fs;
+use crate::handles::OpenFlags;
+use crate::inode::{FileKind, Ino, Inode, Timestamp};
+use crate::schema::{CHUNK_SIZE, MAX_FILE_SIZE};
+use crate::store::{Tx, TxResult};
+
+const CHUNK: usize = CHUNK_SIZE as usize;
+/// relatime: an access time older than this is refreshed on read even if newer than mtime.
+const ATIME_REFRESH_SECS: i64 = 24 * 3600;
+
+impl Fs {
+    /// Open inode `ino`; returns a file handle.
+    pub fn open_file(&self, ino: Ino, flags: OpenFlags) -> FsResult<u64> {
+        if flags.write && self.read_only {
+            return Err(FsError::ReadOnly);
+        }
+        let kind = self.run_read(|tx| Ok(tx.inode(ino)?.kind))?;
+        if kind == FileKind::Directory && flags.write {
+            return Err(FsError::IsDir);
+        }
+        if flags.truncate && flags.write && kind == FileKind::RegularFile {
+            self.run_write(|tx| truncate_in(tx, ino, 0, true))?;
+        }
+        Ok(self.handles().open_file(ino, flags))
+    }
+
+    fn handle(&self, fh: u64) -> FsResult<(Ino, OpenFlags)> {
+        let handles = self.handles();
+        let file = handles.files.get(&fh).ok_or(FsError::BadHandle)?;
+        Ok((file.ino, file.flags))
+    }
+
+    /// The inode behind an open file handle.
+    pub fn handle_ino(&self, fh: u64) -> FsResult<Ino> {
+        Ok(self.handle(fh)?.0)
+    }
+
+    /// Read up to `size` bytes at `offset` (fewer at the end of the file).
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        let (ino, flags) = self.handle(fh)?;
+        if !flags.read {
+            return Err(FsError::BadHandle);
+        }
+        self.read_ino(ino, offset, size)
+    }
+
+    /// Read without a handle (offline access).
+    pub fn read_ino(&self, ino: Ino, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        let (data, refresh_atime) = self.run_read(|tx| {
+            let inode = tx.inode(ino)?;
+            if inode.kind == FileKind::Directory {
+                return Err(FsError::IsDir.into());
+            }
+            let end = inode.size.min(offset.saturating_add(u64::from(size)));
+            let mut out = vec![0u8; end.saturating_sub(offset) as usize];
+            read_range(tx, ino, offset, &mut out)?;
+            Ok((out, needs_atime_refresh(&inode, Timestamp::now())))
+        })?;
+        if refresh_atime && !self.read_only {
+            self.run_write(|tx| {
+                let mut inode = tx.inode(ino)?;
+                inode.atime = Timestamp::now();
+                tx.put_inode(ino, &inode, false)
+            })?;
+        }
+        Ok(data)
+    }
+
+    /// Write `data` at `offset` (at the end of the file if opened for append). Returns the
+    /// number of bytes written (all of them, or an error).
+    pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+        let (ino, flags) = self.handle(fh)?;
+        if !flags.write {
+            return Err(FsError::BadHandle);
+        }
+        self.write_ino(ino, offset, data, flags.append)
+    }
+
+    /// Write without a handle (offline access).
+    pub fn write_ino(&self, ino: Ino, offset: u64, data: &[u8], append: bool) -> FsResult<u32> {
+        let len =
+            u32::try_from(data.len()).map_err(|_| FsError::Invalid("write larger than 4 GiB"))?;
+        self.run_write(|tx| {
+            let mut inode = tx.inode(ino)?;
+            if inode.kind != FileKind::RegularFile {
+                return Err(if inode.kind == FileKind::Directory {
+                    FsError::IsDir
+                } else {
+                    FsError::Invalid("not a regular file")
+                }
+                .into());
+            }
+            let offset = if append { inode.size } else { offset };
+            let end = offset
+                .checked_add(u64::from(len))
+                .ok_or(FsError::FileTooLarge)?;
+            if end > MAX_FILE_SIZE {
+                return Err(FsError::FileTooLarge.into());
+            }
+            if len == 0 {
+                return Ok(0);
+            }
+            // Worst case: every chunk touched becomes a full, newly stored chunk.
+            let chunks = end.div_ceil(CHUNK_SIZE) - offset / CHUNK_SIZE;
+            tx.reserve(chunks * Tx::chunk_space(CHUNK))?;
+            write_range(tx, ino, &inode, offset, data)?;
+            let now = Timestamp::now();
+            inode.size = inode.size.max(end);
+            inode.mtime = now;
+            inode.ctime = now;
+            tx.put_inode(ino, &inode, false)?;
+            Ok(len)
+        })
+    }
+
+    /// Flush a handle's data (nothing is buffered per handle; kept for the FUSE protocol).
+    pub fn flush(&self, fh: u64) -> FsResult<()> {
+        self.handle(fh).map(|_| ())
+    }
+
+    /// Make the file durable (commits everything pending: one container sync).
+    pub fn fsync(&self, _fh: u64) -> FsResult<()> {
+        self.sync()
+    }
+
+    /// Close a file handle; deletes the file if it was unlinked and this was the last
+    /// reference.
+    pub fn release(&self, fh: u64) -> FsResult<()> {
+        let (ino, collectable) = {
+            let mut handles = self.handles();
+            let file = handles.files.remove(&fh).ok_or(FsError::BadHandle)?;
+            (file.ino, handles.close(file.ino))
+        };
+        self.reap_if_unreferenced(ino, collectable)
+    }
+
+    /// Reserve space (`keep_size`: do not change the file size). Punching holes and other
+    /// modes are not supported.
+    pub fn fallocate(&self, ino: Ino, offset: u64, len: u64, keep_size: bool) -> FsResult<()> {
+        let end = offset.checked_add(len).ok_or(FsError::FileTooLarge)?;
+        if end > MAX_FILE_SIZE {
+            return Err(FsError::FileTooLarge);
+        }
+        self.run_write(|tx| {
+            let mut inode = tx.inode(ino)?;
+            if inode.kind != FileKind::RegularFile {
+                return Err(FsError::Invalid("not a regular file").into());
+            }
+            // Holes are materialized lazily; what fallocate promises is that the space exists.
+            let new_bytes = end.saturating_sub(inode.size);
+            tx.reserve(new_bytes.div_ceil(CHUNK_SIZE) * Tx::chunk_space(CHUNK))?;
+            if !keep_size && end > inode.size {
+                let now = Timestamp::now();
+                inode.size = end;
+                inode.mtime = now;
+                inode.ctime = now;
+                tx.put_inode(ino, &inode, false)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn needs_atime_refresh(inode: &Inode, now: Timestamp) -> bool {
+    inode.atime <= inode.mtime
+        || inode.atime <= inode.ctime
+        || now.secs - inode.atime.secs >= ATIME_REFRESH_SECS
+}
+
+/// Fill `out` with the file's bytes from `offset` (the caller clamped it to the size).
+pub(crate) fn read_range(tx: &Tx<'_>, ino: Ino, offset: u64, out: &mut [u8]) -> TxResult<()> {
+    let mut pos = offset;
+    let mut done = 0;
+    while done < out.len() {
+        let index = pos / CHUNK_SIZE;
+        let within = (pos % CHUNK_SIZE) as usize;
+        let n = (CHUNK - within).min(out.len() - done);
+        tx.read_chunk(ino, index, within, &mut out[done..done + n])?;
+        done += n;
+        pos += n as u64;
+    }
+    Ok(())
+}
+
+/// Write `data` at `offset`, chunk by chunk. Chunks that are only partly covered are read,
+/// merged and rewritten; bytes past the old end of file inside a chunk are zero.
+fn write_range(tx: &mut Tx<'_>, ino: Ino, inode: &Inode, offset: u64, data: &[u8]) -> TxResult<()> {
+    let mut pos = offset;
+    let mut done = 0;
+    let mut merged = Vec::new();
+    while done < data.len() {
+        let index = pos / CHUNK_SIZE;
+        let within = (pos % CHUNK_SIZE) as usize;
+        let n = (CHUNK - within).min(data.len() - done);
+        let piece = &data[done..done + n];
+        let chunk_start = index * CHUNK_SIZE;
+        // Bytes of this chunk that exist in the file after the write.
+        let old_valid = inode.size.saturating_sub(chunk_start).min(CHUNK_SIZE) as usize;
+        if within == 0 && n >= old_valid {
+            // The write covers everything the chunk held: no need to read it.
+            tx.put_chunk(ino, index, piece)?;
+        } else {
+            let keep = old_valid.max(within + n);
+            merged.clear();
+            merged.resize(keep, 0);
+            tx.read_chunk(ino, index, 0, &mut merged[..old_valid])?;
+            merged[within..within + n].copy_from_slice(piece);
+            tx.put_chunk(ino, index, &merged)?;
+        }
+        done += n;
+        pos += n as u64;
+    }
+    Ok(())
+}
+
+/// Set the size of regular file `ino` to `size`, discarding data beyond it. `touch` updates
+/// mtime and ctime.
+pub(crate) fn truncate_in(tx: &mut Tx<'_>, ino: Ino, size: u64, touch: bool) -> TxResult<()> {
+    if size > MAX_FILE_SIZE {
+        return Err(FsError::FileTooLarge.into());
+    }
+    let mut inode = tx.inode(ino)?;
+    if inode.kind != FileKind::RegularFile {
+        return Err(if inode.kind == FileKind::Directory {
+            FsError::IsDir
+        } else {
+            FsError::Invalid("not a regular file")
+        }
+        .into());
+    }
+    if size < inode.size {
+        let keep_chunks = size.div_ceil(CHUNK_SIZE);
+        tx.remove_chunks_from(ino, keep_chunks)?;
+        let within = (size % CHUNK_SIZE) as usize;
+        if within != 0 {
+            // The boundary chunk keeps only its first `within` bytes.
+            let index = size / CHUNK_SIZE;
+            let mut head = vec![0u8; within];
+            tx.read_chunk(ino, index, 0, &mut head)?;
+            tx.put_chunk(ino, index, &head)?;
+        }
+    }
+    if size != inode.size || touch {
+        let now = Timestamp::now();
+        inode.size = size;
+        inode.mtime = now;
+        inode.ctime = now;
+        tx.put_inode(ino, &inode, false)?;
+    }
+    Ok(())
+}

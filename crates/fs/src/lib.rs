@@ -1,0 +1,37 @@
+//! `secvol-fs`: the file system inside a secvol container.
+//!
+//! Owns inodes, directories, file contents, symlinks, hard links, extended attributes,
+//! rename, open-handle and lookup-reference bookkeeping, the commit policy and space
+//! accounting, and `check`. It stores everything in redb tables (`schema.rs`) running on the
+//! container's encrypted block device through `backend.rs`.
+//!
+//! It must not know about FUSE, WinFsp or any other front-end: errno and NTSTATUS values,
+//! mount options and kernel protocol details belong to the drivers, which translate OS
+//! requests into calls on [`Fs`]. It must not know how blocks are encrypted either: it sees a
+//! [`secvol_core::BlockDevice`].
+
+mod attr;
+mod backend;
+mod data;
+mod dir;
+mod error;
+mod fs;
+mod handles;
+mod inode;
+mod namespace;
+mod overlay;
+mod path;
+mod schema;
+mod store;
+mod tables;
+
+pub use attr::{SetAttr, TimeSet, XattrMode};
+pub use error::{FsError, FsResult};
+pub use fs::{Ctx, Fs, FsStats, StatFs};
+pub use handles::{DirEntry, OpenFlags};
+pub use inode::{Attr, FileKind, Ino, ROOT_INO, Timestamp};
+pub use namespace::RenameFlags;
+pub use overlay::OverlayDevice;
+pub use path::components;
+pub use schema::{CHUNK_SIZE, MAX_FILE_SIZE, NAME_MAX};
+pub use store::FsOptions;

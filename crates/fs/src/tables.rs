@@ -1,0 +1,350 @@
+//! Record-level access to the tables inside an operation's transaction, with space
+//! accounting. Every table is opened, used and closed within one call (redb refuses to open a
+//! table twice in one transaction).
+
+use redb::ReadableTable;
+
+use crate::error::FsError;
+use crate::inode::{FileKind, Ino, Inode, RECORD_LEN};
+use crate::schema::{
+    CHUNK_SIZE, CHUNKS, DIRENTS, INODES, ORPHANS, SYMLINKS, XATTRS, chunk_cost, entry_cost,
+};
+use crate::store::{Tx, TxResult};
+
+/// One directory entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredEntry {
+    pub(crate) name: Vec<u8>,
+    pub(crate) ino: Ino,
+    pub(crate) kind: FileKind,
+}
+
+fn kind_from(code: u8) -> TxResult<FileKind> {
+    FileKind::from_code(code)
+        .ok_or_else(|| FsError::Corrupt(format!("directory entry with unknown kind {code}")).into())
+}
+
+/// Length of `data` without its trailing zero bytes.
+pub(crate) fn trimmed_len(data: &[u8]) -> usize {
+    data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)
+}
+
+impl Tx<'_> {
+    // ---- inodes -------------------------------------------------------------------------
+
+    pub(crate) fn try_inode(&self, ino: Ino) -> TxResult<Option<Inode>> {
+        let table = self.txn.open_table(INODES)?;
+        let value = table.get(ino)?;
+        Ok(match value {
+            Some(bytes) => Some(Inode::decode(bytes.value())?),
+            None => None,
+        })
+    }
+
+    pub(crate) fn inode(&self, ino: Ino) -> TxResult<Inode> {
+        self.try_inode(ino)?.ok_or(FsError::NotFound.into())
+    }
+
+    /// Store an inode record; `new` counts it as an additional inode.
+    pub(crate) fn put_inode(&mut self, ino: Ino, inode: &Inode, new: bool) -> TxResult<()> {
+        {
+            let mut table = self.txn.open_table(INODES)?;
+            table.insert(ino, &inode.encode()[..])?;
+        }
+        if new {
+            self.counters.inode_count += 1;
+            self.account(entry_cost(8 + RECORD_LEN), 0);
+        } else {
+            self.account(0, 0);
+        }
+        Ok(())
+    }
+
+    /// Delete an inode and everything it owns (data, symlink target, xattrs, orphan mark).
+    pub(crate) fn delete_inode(&mut self, ino: Ino) -> TxResult<()> {
+        self.remove_chunks_from(ino, 0)?;
+        let mut freed = entry_cost(8 + RECORD_LEN);
+        {
+            let mut symlinks = self.txn.open_table(SYMLINKS)?;
+            if let Some(target) = symlinks.remove(ino)? {
+                freed += entry_cost(8 + target.value().len());
+            }
+        }
+        {
+            let mut xattrs = self.txn.open_table(XATTRS)?;
+            let lower: (u64, &[u8]) = (ino, &[]);
+            let upper: (u64, &[u8]) = (ino + 1, &[]);
+            for entry in xattrs.extract_from_if(lower..upper, |_, _| true)? {
+                let (key, value) = entry?;
+                freed += entry_cost(8 + key.value().1.len() + value.value().len());
+            }
+        }
+        {
+            let mut orphans = self.txn.open_table(ORPHANS)?;
+            if orphans.remove(ino)?.is_some() {
+                freed += entry_cost(8);
+            }
+        }
+        {
+            let mut inodes = self.txn.open_table(INODES)?;
+            inodes.remove(ino)?;
+        }
+        self.counters.inode_count = self.counters.inode_count.saturating_sub(1);
+        self.account(0, freed);
+        Ok(())
+    }
+
+    pub(crate) fn alloc_ino(&mut self) -> Ino {
+        let ino = self.counters.next_ino;
+        self.counters.next_ino += 1;
+        ino
+    }
+
+    // ---- directory entries --------------------------------------------------------------
+
+    pub(crate) fn dirent(&self, parent: Ino, name: &[u8]) -> TxResult<Option<(Ino, FileKind)>> {
+        let table = self.txn.open_table(DIRENTS)?;
+        let value = table.get((parent, name))?;
+        match value {
+            Some(v) => {
+                let (ino, code) = v.value();
+                Ok(Some((ino, kind_from(code)?)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn put_dirent(
+        &mut self,
+        parent: Ino,
+        name: &[u8],
+        ino: Ino,
+        kind: FileKind,
+    ) -> TxResult<()> {
+        let replaced = {
+            let mut table = self.txn.open_table(DIRENTS)?;
+            table.insert((parent, name), (ino, kind.code()))?.is_some()
+        };
+        let cost = entry_cost(8 + name.len() + 9);
+        if replaced {
+            self.account(cost, cost);
+        } else {
+            self.account(cost, 0);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remove_dirent(&mut self, parent: Ino, name: &[u8]) -> TxResult<()> {
+        {
+            let mut table = self.txn.open_table(DIRENTS)?;
+            table.remove((parent, name))?;
+        }
+        self.account(0, entry_cost(8 + name.len() + 9));
+        Ok(())
+    }
+
+    pub(crate) fn dir_is_empty(&self, dir: Ino) -> TxResult<bool> {
+        let table = self.txn.open_table(DIRENTS)?;
+        let lower: (u64, &[u8]) = (dir, &[]);
+        let upper: (u64, &[u8]) = (dir + 1, &[]);
+        let mut range = table.range(lower..upper)?;
+        Ok(range.next().is_none())
+    }
+
+    /// Entries of `dir` in name order, starting after `after` (exclusive), at most `limit`.
+    pub(crate) fn list_dir(
+        &self,
+        dir: Ino,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> TxResult<Vec<StoredEntry>> {
+        let table = self.txn.open_table(DIRENTS)?;
+        let upper: (u64, &[u8]) = (dir + 1, &[]);
+        let range = match after {
+            Some(name) => {
+                let lower: (u64, &[u8]) = (dir, name);
+                table.range((
+                    std::ops::Bound::Excluded(lower),
+                    std::ops::Bound::Excluded(upper),
+                ))?
+            }
+            None => {
+                let lower: (u64, &[u8]) = (dir, &[]);
+                table.range(lower..upper)?
+            }
+        };
+        let mut out = Vec::new();
+        for entry in range.take(limit) {
+            let (key, value) = entry?;
+            let (ino, code) = value.value();
+            out.push(StoredEntry {
+                name: key.value().1.to_vec(),
+                ino,
+                kind: kind_from(code)?,
+            });
+        }
+        Ok(out)
+    }
+
+    // ---- file data ----------------------------------------------------------------------
+
+    /// Copy bytes `[offset, offset + out.len())` of chunk `index` into `out`; missing bytes
+    /// (a hole, or past the stored, zero-trimmed value) read as zeros.
+    pub(crate) fn read_chunk(
+        &self,
+        ino: Ino,
+        index: u64,
+        offset: usize,
+        out: &mut [u8],
+    ) -> TxResult<()> {
+        let table = self.txn.open_table(CHUNKS)?;
+        let value = table.get((ino, index))?;
+        let stored: &[u8] = match &value {
+            Some(v) => v.value(),
+            None => &[],
+        };
+        let available = stored.len().saturating_sub(offset).min(out.len());
+        if available > 0 {
+            out[..available].copy_from_slice(&stored[offset..offset + available]);
+        }
+        out[available..].fill(0);
+        Ok(())
+    }
+
+    /// Replace chunk `index` with `data` (trailing zeros are not stored; an all-zero chunk
+    /// becomes a hole).
+    pub(crate) fn put_chunk(&mut self, ino: Ino, index: u64, data: &[u8]) -> TxResult<()> {
+        debug_assert!(data.len() as u64 <= CHUNK_SIZE);
+        let data = &data[..trimmed_len(data)];
+        let old_len = {
+            let mut table = self.txn.open_table(CHUNKS)?;
+            let old = if data.is_empty() {
+                table.remove((ino, index))?
+            } else {
+                table.insert((ino, index), data)?
+            };
+            old.map_or(0, |v| v.value().len())
+        };
+        self.account(chunk_cost(data.len()), chunk_cost(old_len));
+        Ok(())
+    }
+
+    /// Bytes of space a chunk of `len` bytes would need (for `reserve`).
+    pub(crate) fn chunk_space(len: usize) -> u64 {
+        chunk_cost(len)
+    }
+
+    /// Remove every chunk of `ino` with index ≥ `first`.
+    pub(crate) fn remove_chunks_from(&mut self, ino: Ino, first: u64) -> TxResult<()> {
+        let mut freed = 0;
+        let mut any = false;
+        {
+            let mut table = self.txn.open_table(CHUNKS)?;
+            for entry in table.extract_from_if((ino, first)..(ino + 1, 0), |_, _| true)? {
+                let (_, value) = entry?;
+                freed += chunk_cost(value.value().len());
+                any = true;
+            }
+        }
+        if any {
+            self.account(0, freed);
+        }
+        Ok(())
+    }
+
+    /// Number of stored chunks of `ino` and their total stored bytes (for `check` and `du`).
+    pub(crate) fn chunk_stats(&self, ino: Ino) -> TxResult<(u64, u64)> {
+        let table = self.txn.open_table(CHUNKS)?;
+        let mut count = 0;
+        let mut bytes = 0;
+        for entry in table.range((ino, 0)..(ino + 1, 0))? {
+            let (_, value) = entry?;
+            count += 1;
+            bytes += value.value().len() as u64;
+        }
+        Ok((count, bytes))
+    }
+
+    // ---- symlinks -----------------------------------------------------------------------
+
+    pub(crate) fn symlink_target(&self, ino: Ino) -> TxResult<Vec<u8>> {
+        let table = self.txn.open_table(SYMLINKS)?;
+        let value = table.get(ino)?;
+        match value {
+            Some(v) => Ok(v.value().to_vec()),
+            None => Err(FsError::Corrupt(format!("symlink {ino} has no target")).into()),
+        }
+    }
+
+    pub(crate) fn put_symlink(&mut self, ino: Ino, target: &[u8]) -> TxResult<()> {
+        {
+            let mut table = self.txn.open_table(SYMLINKS)?;
+            table.insert(ino, target)?;
+        }
+        self.account(entry_cost(8 + target.len()), 0);
+        Ok(())
+    }
+
+    // ---- extended attributes ------------------------------------------------------------
+
+    pub(crate) fn xattr(&self, ino: Ino, name: &[u8]) -> TxResult<Option<Vec<u8>>> {
+        let table = self.txn.open_table(XATTRS)?;
+        let value = table.get((ino, name))?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    /// Store an xattr; returns whether it replaced an existing one.
+    pub(crate) fn put_xattr(&mut self, ino: Ino, name: &[u8], value: &[u8]) -> TxResult<bool> {
+        let old = {
+            let mut table = self.txn.open_table(XATTRS)?;
+            table.insert((ino, name), value)?.map(|v| v.value().len())
+        };
+        let freed = old.map_or(0, |len| entry_cost(8 + name.len() + len));
+        self.account(entry_cost(8 + name.len() + value.len()), freed);
+        Ok(old.is_some())
+    }
+
+    /// Remove an xattr; returns whether it existed.
+    pub(crate) fn remove_xattr(&mut self, ino: Ino, name: &[u8]) -> TxResult<bool> {
+        let old = {
+            let mut table = self.txn.open_table(XATTRS)?;
+            table.remove((ino, name))?.map(|v| v.value().len())
+        };
+        if let Some(len) = old {
+            self.account(0, entry_cost(8 + name.len() + len));
+        }
+        Ok(old.is_some())
+    }
+
+    pub(crate) fn xattr_names(&self, ino: Ino) -> TxResult<Vec<Vec<u8>>> {
+        let table = self.txn.open_table(XATTRS)?;
+        let lower: (u64, &[u8]) = (ino, &[]);
+        let upper: (u64, &[u8]) = (ino + 1, &[]);
+        let mut names = Vec::new();
+        for entry in table.range(lower..upper)? {
+            let (key, _) = entry?;
+            names.push(key.value().1.to_vec());
+        }
+        Ok(names)
+    }
+
+    // ---- orphans ------------------------------------------------------------------------
+
+    pub(crate) fn add_orphan(&mut self, ino: Ino) -> TxResult<()> {
+        {
+            let mut table = self.txn.open_table(ORPHANS)?;
+            table.insert(ino, ())?;
+        }
+        self.account(entry_cost(8), 0);
+        Ok(())
+    }
+
+    pub(crate) fn orphans(&self) -> TxResult<Vec<Ino>> {
+        let table = self.txn.open_table(ORPHANS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            out.push(entry?.0.value());
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,38 @@
+//! Basic operations of the file system through its API.
+
+mod common;
+
+use common::*;
+use secvol_fs::{FileKind, FsError, OpenFlags, ROOT_INO, RenameFlags};
+
+#[test]
+fn a_written_file_reads_back_after_close_and_reopen() {
+    let storage = new_storage(16 << 20);
+    let fs = open(storage.clone());
+    let (attr, fh) = fs
+        .create(ROOT_INO, b"hello.txt", 0o644, OpenFlags::READ_WRITE, ME)
+        .unwrap();
+    assert_eq!(attr.kind, FileKind::RegularFile);
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(fs.write(fh, 0, &data).unwrap(), data.len() as u32);
+    assert_eq!(fs.read(fh, 0, 300_000).unwrap(), data);
+    assert_eq!(fs.read(fh, 65_000, 1000).unwrap(), &data[65_000..66_000]);
+    fs.release(fh).unwrap();
+    let dir = fs.mkdir(ROOT_INO, b"docs", 0o755, ME).unwrap();
+    fs.rename(
+        ROOT_INO,
+        b"hello.txt",
+        dir.ino,
+        b"moved.txt",
+        RenameFlags::default(),
+    )
+    .unwrap();
+    fs.close().unwrap();
+
+    let fs = open(storage);
+    let moved = fs.resolve(b"/docs/moved.txt").unwrap();
+    assert_eq!(moved.size, data.len() as u64);
+    assert_eq!(fs.read_ino(moved.ino, 0, 300_000).unwrap(), data);
+    assert!(matches!(fs.resolve(b"/hello.txt"), Err(FsError::NotFound)));
+    fs.close().unwrap();
+}
