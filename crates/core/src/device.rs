@@ -57,6 +57,10 @@ pub trait BlockDevice: Send + Sync + std::fmt::Debug {
     fn write_blocks(&self, first: u64, data: &[u8]) -> Result<(), BlockError>;
     /// Make every write and length change so far durable.
     fn sync(&self) -> Result<(), BlockError>;
+    /// How many authentication failures lenient reads have turned into zeros so far.
+    fn tolerated_failures(&self) -> u64 {
+        0
+    }
 }
 
 /// Domain separation byte of the associated data.
@@ -213,11 +217,6 @@ impl EncryptedDevice {
     /// The file layout.
     pub fn geometry(&self) -> &Geometry {
         &self.geometry
-    }
-
-    /// How many block authentication failures lenient reads have turned into zeros.
-    pub fn tolerated_failures(&self) -> u64 {
-        self.tolerated_failures.load(Ordering::Relaxed)
     }
 
     fn stripe(&self, group: u64) -> &RwLock<()> {
@@ -418,6 +417,10 @@ impl EncryptedDevice {
 impl BlockDevice for EncryptedDevice {
     fn capacity_blocks(&self) -> u64 {
         self.geometry.capacity_blocks
+    }
+
+    fn tolerated_failures(&self) -> u64 {
+        self.tolerated_failures.load(Ordering::Relaxed)
     }
 
     fn len(&self) -> u64 {

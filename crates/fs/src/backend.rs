@@ -28,6 +28,7 @@ const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0
 #[derive(Debug, Default)]
 pub(crate) struct BackendState {
     recovering: AtomicBool,
+    always_lenient: bool,
 }
 
 /// The backend object owned by redb.
@@ -38,8 +39,14 @@ pub(crate) struct DeviceBackend {
 }
 
 impl DeviceBackend {
-    pub(crate) fn new(device: Arc<dyn BlockDevice>) -> (Self, Arc<BackendState>) {
-        let state = Arc::new(BackendState::default());
+    pub(crate) fn new(
+        device: Arc<dyn BlockDevice>,
+        always_lenient: bool,
+    ) -> (Self, Arc<BackendState>) {
+        let state = Arc::new(BackendState {
+            recovering: AtomicBool::new(false),
+            always_lenient,
+        });
         (
             DeviceBackend {
                 device,
@@ -50,7 +57,7 @@ impl DeviceBackend {
     }
 
     fn mode(&self) -> ReadMode {
-        if self.state.recovering.load(Ordering::Acquire) {
+        if self.state.always_lenient || self.state.recovering.load(Ordering::Acquire) {
             ReadMode::Lenient
         } else {
             ReadMode::Strict
@@ -92,7 +99,7 @@ impl redb::StorageBackend for DeviceBackend {
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
-        if offset % BLOCK == 0 && out.len() as u64 % BLOCK == 0 {
+        if offset.is_multiple_of(BLOCK) && (out.len() as u64).is_multiple_of(BLOCK) {
             Ok(self.device.read_blocks(offset / BLOCK, out, self.mode())?)
         } else {
             self.read_unaligned(offset, out)
@@ -108,7 +115,7 @@ impl redb::StorageBackend for DeviceBackend {
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
-        if offset % BLOCK == 0 && data.len() as u64 % BLOCK == 0 {
+        if offset.is_multiple_of(BLOCK) && (data.len() as u64).is_multiple_of(BLOCK) {
             return Ok(self.device.write_blocks(offset / BLOCK, data)?);
         }
         // Only redb's header (320 bytes at offset 0) is written unaligned: read-modify-write

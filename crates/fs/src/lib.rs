@@ -12,6 +12,7 @@
 
 mod attr;
 mod backend;
+mod check;
 mod data;
 mod dir;
 mod error;
@@ -26,6 +27,7 @@ mod store;
 mod tables;
 
 pub use attr::{SetAttr, TimeSet, XattrMode};
+pub use check::{CheckReport, Problem};
 pub use error::{FsError, FsResult};
 pub use fs::{Ctx, Fs, FsStats, StatFs};
 pub use handles::{DirEntry, OpenFlags};

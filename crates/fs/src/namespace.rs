@@ -22,6 +22,14 @@ pub struct RenameFlags {
     pub exchange: bool,
 }
 
+/// What `create_node` makes.
+struct NewNode<'a> {
+    kind: FileKind,
+    perm: u16,
+    rdev: u32,
+    symlink_target: Option<&'a [u8]>,
+}
+
 impl Fs {
     /// Look `name` up in directory `parent`. The caller receives one reference to the inode
     /// (FUSE lookup semantics), released by [`Fs::forget`].
@@ -47,16 +55,13 @@ impl Fs {
     }
 
     /// Create a new inode named `name` in `parent` (shared by mknod, mkdir, symlink, create).
-    fn create_node(
-        &self,
-        parent: Ino,
-        name: &[u8],
-        kind: FileKind,
-        perm: u16,
-        rdev: u32,
-        symlink_target: Option<&[u8]>,
-        ctx: Ctx,
-    ) -> FsResult<Attr> {
+    fn create_node(&self, parent: Ino, name: &[u8], node: NewNode<'_>, ctx: Ctx) -> FsResult<Attr> {
+        let NewNode {
+            kind,
+            perm,
+            rdev,
+            symlink_target,
+        } = node;
         check_name(name)?;
         let attr = self.run_write(|tx| {
             let mut dir = Fs::dir_inode(tx, parent)?;
@@ -118,12 +123,32 @@ impl Fs {
                 "mknod cannot make directories or symlinks",
             ));
         }
-        self.create_node(parent, name, kind, perm, rdev, None, ctx)
+        self.create_node(
+            parent,
+            name,
+            NewNode {
+                kind,
+                perm,
+                rdev,
+                symlink_target: None,
+            },
+            ctx,
+        )
     }
 
     /// Create a directory. One reference is returned.
     pub fn mkdir(&self, parent: Ino, name: &[u8], perm: u16, ctx: Ctx) -> FsResult<Attr> {
-        self.create_node(parent, name, FileKind::Directory, perm, 0, None, ctx)
+        self.create_node(
+            parent,
+            name,
+            NewNode {
+                kind: FileKind::Directory,
+                perm,
+                rdev: 0,
+                symlink_target: None,
+            },
+            ctx,
+        )
     }
 
     /// Create a symbolic link to `target`. One reference is returned.
@@ -136,7 +161,17 @@ impl Fs {
         if target.len() > SYMLINK_MAX {
             return Err(FsError::NameTooLong);
         }
-        self.create_node(parent, name, FileKind::Symlink, 0o777, 0, Some(target), ctx)
+        self.create_node(
+            parent,
+            name,
+            NewNode {
+                kind: FileKind::Symlink,
+                perm: 0o777,
+                rdev: 0,
+                symlink_target: Some(target),
+            },
+            ctx,
+        )
     }
 
     /// Create and open a regular file. One reference and one open handle are returned.
@@ -148,7 +183,17 @@ impl Fs {
         flags: OpenFlags,
         ctx: Ctx,
     ) -> FsResult<(Attr, u64)> {
-        let attr = self.create_node(parent, name, FileKind::RegularFile, perm, 0, None, ctx)?;
+        let attr = self.create_node(
+            parent,
+            name,
+            NewNode {
+                kind: FileKind::RegularFile,
+                perm,
+                rdev: 0,
+                symlink_target: None,
+            },
+            ctx,
+        )?;
         let fh = self.handles().open_file(attr.ino, flags);
         Ok((attr, fh))
     }

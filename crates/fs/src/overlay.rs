@@ -93,4 +93,8 @@ impl BlockDevice for OverlayDevice {
     fn sync(&self) -> Result<(), BlockError> {
         Ok(())
     }
+
+    fn tolerated_failures(&self) -> u64 {
+        self.inner.tolerated_failures()
+    }
 }

@@ -44,6 +44,10 @@ pub struct FsOptions {
     pub cache_size: usize,
     /// Refuse every change; nothing is written to the container.
     pub read_only: bool,
+    /// Read blocks that fail authentication as zeros instead of failing (counted by the
+    /// device). Only for `check`, which must keep going to name every damaged file; never for
+    /// a mount, where damaged data must be an I/O error.
+    pub lenient_reads: bool,
 }
 
 impl Default for FsOptions {
@@ -53,6 +57,7 @@ impl Default for FsOptions {
             dirty_limit: 256 << 20,
             cache_size: 256 << 20,
             read_only: false,
+            lenient_reads: false,
         }
     }
 }
@@ -159,16 +164,16 @@ pub(crate) struct Store {
 
 fn open_database(
     device: &Arc<dyn BlockDevice>,
-    cache_size: usize,
+    options: &FsOptions,
 ) -> FsResult<(Database, Arc<BackendState>)> {
-    let recovering = redb_needs_recovery(&**device).map_err(|e| storage_error(e))?;
-    let (backend, state) = DeviceBackend::new(Arc::clone(device));
+    let recovering = redb_needs_recovery(&**device).map_err(storage_error)?;
+    let (backend, state) = DeviceBackend::new(Arc::clone(device), options.lenient_reads);
     if recovering {
         log::info!("the container was not unmounted cleanly; recovering the last commit");
     }
     state.set_recovering(recovering);
     let db = redb::Builder::new()
-        .set_cache_size(cache_size)
+        .set_cache_size(options.cache_size)
         .create_with_backend(backend);
     state.set_recovering(false);
     Ok((db.map_err(storage_error)?, state))
@@ -201,7 +206,7 @@ impl Store {
         format: bool,
     ) -> FsResult<Arc<Store>> {
         let capacity = device.capacity_blocks() * 4096;
-        let (db, backend) = open_database(&device, options.cache_size)?;
+        let (db, backend) = open_database(&device, &options)?;
         let usable_bytes = Self::usable_for_capacity(capacity);
         let dirty_limit = options.dirty_limit.min(capacity / 8).max(1 << 20);
         let store = Arc::new(Store {
@@ -442,7 +447,7 @@ impl Store {
         slot.db = None;
         slot.backend = None;
         let next_ino = slot.counters.next_ino;
-        match open_database(&self.device, self.options.cache_size) {
+        match open_database(&self.device, &self.options) {
             Ok((db, backend)) => {
                 slot.db = Some(db);
                 slot.backend = Some(backend);

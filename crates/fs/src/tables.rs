@@ -252,19 +252,6 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Number of stored chunks of `ino` and their total stored bytes (for `check` and `du`).
-    pub(crate) fn chunk_stats(&self, ino: Ino) -> TxResult<(u64, u64)> {
-        let table = self.txn.open_table(CHUNKS)?;
-        let mut count = 0;
-        let mut bytes = 0;
-        for entry in table.range((ino, 0)..(ino + 1, 0))? {
-            let (_, value) = entry?;
-            count += 1;
-            bytes += value.value().len() as u64;
-        }
-        Ok((count, bytes))
-    }
-
     // ---- symlinks -----------------------------------------------------------------------
 
     pub(crate) fn symlink_target(&self, ino: Ino) -> TxResult<Vec<u8>> {
@@ -326,6 +313,52 @@ impl Tx<'_> {
             names.push(key.value().1.to_vec());
         }
         Ok(names)
+    }
+
+    // ---- whole-table scans (check) ------------------------------------------------------
+
+    /// Every inode record; records that do not decode are returned as errors per inode.
+    pub(crate) fn all_inodes(&self) -> TxResult<Vec<(Ino, Result<Inode, String>)>> {
+        let table = self.txn.open_table(INODES)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            out.push((
+                key.value(),
+                Inode::decode(value.value()).map_err(|e| e.to_string()),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// (inode, chunk index, stored length) of every chunk.
+    pub(crate) fn all_chunk_keys(&self) -> TxResult<Vec<(Ino, u64, usize)>> {
+        let table = self.txn.open_table(CHUNKS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            let (ino, index) = key.value();
+            out.push((ino, index, value.value().len()));
+        }
+        Ok(out)
+    }
+
+    /// Inodes that have a symlink target, and inodes that have xattrs.
+    pub(crate) fn symlink_and_xattr_owners(&self) -> TxResult<(Vec<Ino>, Vec<Ino>)> {
+        let symlinks = self.txn.open_table(SYMLINKS)?;
+        let mut links = Vec::new();
+        for entry in symlinks.iter()? {
+            links.push(entry?.0.value());
+        }
+        let xattrs = self.txn.open_table(XATTRS)?;
+        let mut owners = Vec::new();
+        for entry in xattrs.iter()? {
+            let ino = entry?.0.value().0;
+            if owners.last() != Some(&ino) {
+                owners.push(ino);
+            }
+        }
+        Ok((links, owners))
     }
 
     // ---- orphans ------------------------------------------------------------------------
