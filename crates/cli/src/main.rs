@@ -1,1 +1,452 @@
-fn main() {}
+//! `secvol`: the command-line front-end of secvol.
+//!
+//! What this crate owns:
+//! * the command-line contract (command names, flags, output wording, exit codes) that users'
+//!   scripts rely on — `docs/cli.md` is its user-facing description;
+//! * reading passwords (terminal prompt without echo, password files, standard input) and
+//!   keeping them in [`secrecy::SecretString`] from the moment they are read;
+//! * applying the core's password-strength policy at the points where a user chooses a
+//!   password, and `--allow-weak-password`;
+//! * parsing sizes, drawing progress bars, printing warnings about damaged header copies;
+//! * turning errors into one `error: ` line and an exit code (`exit.rs`).
+//!
+//! What it must not know: cryptography and the container format. No cipher, KDF, nonce,
+//! offset or header field is computed here; every such decision is made by `secvol-core`,
+//! which this crate calls. (Tests may poke bytes of a container file to simulate damage; the
+//! binary never does.)
+//!
+//! Layout: this file holds the clap definitions and the dispatch only; each command family
+//! lives in `commands/<name>.rs`.
+
+#![forbid(unsafe_code)]
+
+mod commands;
+mod error;
+mod exit;
+mod password;
+mod progress;
+mod size;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secvol_core::CipherSuite;
+
+// The help epilogues are macros expanding to string literals, so `concat!` can join them.
+
+/// How password files work (long help of every command that reads a password).
+macro_rules! password_help {
+    () => {
+        "Passwords:
+  Without --password-file, secvol asks for the password on the terminal; nothing is shown \
+while you type. A password file holds the password on its first line: a trailing newline (LF \
+or CR LF) is removed and the rest of the file is ignored. '--password-file -' reads that first \
+line from standard input. secvol never takes a password as a command-line value or from an \
+environment variable."
+    };
+}
+
+/// The exit-code table (long help of every command).
+macro_rules! exit_codes_help {
+    () => {
+        "Exit codes:
+   0  success
+   1  other error (I/O error, bad keyslot number, last keyslot, ...)
+   2  usage error (unknown option, missing argument, bad size, ...)
+   3  wrong password
+   4  not a secvol container
+   5  container file truncated
+   6  header damaged beyond use (both copies), header tampered with, or a header backup \
+that belongs to another container
+   7  unsupported container format version
+   8  key-derivation (scrypt) parameters out of bounds
+   9  weak password refused
+  10  damage found (check)
+  11  container in use by another process (mounted?)
+  12  file already exists"
+    };
+}
+
+/// Long-help epilogue of commands that read a password.
+const PASSWORD_AND_EXIT_CODES_HELP: &str = concat!(password_help!(), "\n\n", exit_codes_help!());
+/// Long-help epilogue of commands that need no password.
+const EXIT_CODES_HELP: &str = exit_codes_help!();
+
+const AFTER_HELP: &str = "Run 'secvol <COMMAND> --help' for the details of a command, \
+including how password files work and the exit codes.";
+
+/// Help text of `--scrypt-log-n`.
+const SCRYPT_LOG_N_HELP: &str = "Cost of turning the password into a key, as log2 of scrypt's N \
+(accepted: 10 to 22; each step doubles time and memory). Without it, secvol measures this \
+computer and picks a cost that takes about one second (at least 17). Low values make a \
+password much easier to guess: use them only for tests. Outside 10..=22: exit code 8.";
+
+/// Help text of `--allow-weak-password`.
+const ALLOW_WEAK_HELP: &str = "Accept a password that secvol judges too weak (a common word, a \
+name, a date, too short). A warning is printed instead of refusing with exit code 9.";
+
+/// secvol keeps sensitive files inside one encrypted container file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "secvol",
+    version,
+    about = "Keep sensitive files inside one encrypted container file",
+    long_about = "secvol keeps sensitive files (patient records, for example) inside one \
+encrypted container file, such as TimeAcct.sec on a USB key or a backup drive. Everything \
+inside is encrypted with a 256-bit key; a password opens it. A container can have up to 16 \
+passwords (keyslots), for example one for each person and a recovery password kept in a safe.\n\n\
+Start with 'secvol create', then make a header backup with 'secvol header backup' and keep it \
+somewhere safe. 'secvol info' tells what a container is, 'secvol check' looks for damage.",
+    after_help = AFTER_HELP,
+    after_long_help = EXIT_CODES_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Create(CreateArgs),
+    Info(InfoArgs),
+    Passwd(PasswdArgs),
+    #[command(subcommand)]
+    Key(KeyCommand),
+    #[command(subcommand)]
+    Header(HeaderCommand),
+    Check(CheckArgs),
+}
+
+/// The cipher of the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CipherArg {
+    /// AES-256-GCM: the default; fast on computers with AES hardware support (almost all).
+    #[value(name = "aes-256-gcm")]
+    Aes256Gcm,
+    /// XChaCha20-Poly1305: fast on computers without AES hardware support.
+    #[value(name = "xchacha20-poly1305")]
+    XChaCha20Poly1305,
+}
+
+impl CipherArg {
+    fn suite(self) -> CipherSuite {
+        match self {
+            CipherArg::Aes256Gcm => CipherSuite::Aes256Gcm,
+            CipherArg::XChaCha20Poly1305 => CipherSuite::XChaCha20Poly1305,
+        }
+    }
+}
+
+/// Create a new encrypted container file.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Create a new encrypted container file of a fixed size, protected by a \
+password. secvol asks for the password twice (or reads it from --password-file) and refuses \
+a weak one. The new password goes into keyslot 0; add more passwords later with \
+'secvol key add'.\n\n\
+By default the whole file is first filled with random bytes, with a progress bar; this takes \
+a while for large containers but makes it impossible to tell from the file which parts hold \
+data. An existing file is never overwritten (exit code 12).\n\n\
+Example: secvol create TimeAcct.sec --size 4G",
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct CreateArgs {
+    /// The container file to create (for example TimeAcct.sec). It must not exist yet.
+    container: PathBuf,
+    /// Size of the container file: 64M, 4G, 512K, 1T, or a number of bytes; a trailing B or
+    /// iB is allowed (64MiB) and case does not matter. K, M, G, T are binary (K = 1024). At
+    /// least 1 MiB and a multiple of 4096 bytes.
+    #[arg(long, value_name = "SIZE", value_parser = size::parse_size)]
+    size: u64,
+    /// Cipher for the data. Both use 256-bit keys and authenticate every block.
+    #[arg(long, value_enum, default_value_t = CipherArg::Aes256Gcm)]
+    cipher: CipherArg,
+    /// Read the new password from the first line of FILE ('-': standard input) instead of
+    /// asking twice on the terminal.
+    #[arg(long, value_name = "FILE|-")]
+    password_file: Option<PathBuf>,
+    #[arg(long, help = ALLOW_WEAK_HELP)]
+    allow_weak_password: bool,
+    #[arg(long, value_name = "N", help = SCRYPT_LOG_N_HELP)]
+    scrypt_log_n: Option<u32>,
+    /// Do not fill the container with random bytes first (fast). The file stays sparse and
+    /// zero-filled where nothing was written yet, so anyone who sees the file can tell which
+    /// parts of the container have been written, i.e. roughly how much data it holds (never
+    /// what the data is). Use it for tests and scratch containers.
+    #[arg(long)]
+    quick: bool,
+}
+
+/// Show what a container is: size, cipher, keyslots, header state.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Show what a container is: format version, container UUID, cipher, size and \
+usable capacity, which keyslots (passwords) are in use and how costly each is to guess, and \
+whether both copies of the header (at the start and at the end of the file) are intact.\n\n\
+No password is needed for that, but those facts are read from the file as it is and are not \
+authenticated: someone who changed the file could have changed them. With --password-file, \
+secvol also checks the password, says which keyslot it opened, and shows the facts from the \
+authenticated header. Works while the container is mounted.",
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct InfoArgs {
+    /// The container file.
+    container: PathBuf,
+    /// Also check the password read from the first line of FILE ('-': standard input) and
+    /// show authenticated facts. Exit code 3 if it is wrong.
+    #[arg(long, value_name = "FILE|-")]
+    password_file: Option<PathBuf>,
+}
+
+/// Change a password.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Change a password of a container. secvol asks for the current password, \
+then twice for the new one, and refuses a weak new password. The keyslot that the current \
+password opens gets the new password; other keyslots are not touched. Only the two header \
+copies (a few kilobytes) are rewritten, never the data, so this is quick.\n\n\
+A header backup made before the change still opens with the OLD password: make a new backup \
+and destroy the old one.",
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct PasswdArgs {
+    /// The container file.
+    container: PathBuf,
+    /// Read the current password from the first line of OLD ('-': standard input).
+    #[arg(long, value_name = "OLD")]
+    password_file: Option<PathBuf>,
+    /// Read the new password from the first line of NEW ('-': standard input) instead of
+    /// asking twice on the terminal.
+    #[arg(long, value_name = "NEW")]
+    new_password_file: Option<PathBuf>,
+    #[arg(long, help = ALLOW_WEAK_HELP)]
+    allow_weak_password: bool,
+    #[arg(long, value_name = "N", help = SCRYPT_LOG_N_HELP)]
+    scrypt_log_n: Option<u32>,
+}
+
+/// Manage the passwords (keyslots) of a container.
+#[derive(Debug, Subcommand)]
+#[command(
+    long_about = "Manage the passwords of a container. A container has 16 keyslots; each \
+active keyslot holds one password that opens the container. All passwords open the same \
+data, and adding or removing one does not touch the data."
+)]
+enum KeyCommand {
+    Add(KeyAddArgs),
+    Remove(KeyRemoveArgs),
+    List(KeyListArgs),
+}
+
+/// Add another password (a new keyslot).
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Add another password to a container, for a second person or as a recovery \
+password to keep in a safe. secvol asks for an existing password (to prove you may), then \
+twice for the new one, and refuses a weak new password. The new password goes into the first \
+free keyslot, whose number is printed. At most 16 passwords.",
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct KeyAddArgs {
+    /// The container file.
+    container: PathBuf,
+    /// Read an existing password from the first line of EXISTING ('-': standard input).
+    #[arg(long, value_name = "EXISTING")]
+    password_file: Option<PathBuf>,
+    /// Read the new password from the first line of NEW ('-': standard input) instead of
+    /// asking twice on the terminal.
+    #[arg(long, value_name = "NEW")]
+    new_password_file: Option<PathBuf>,
+    #[arg(long, help = ALLOW_WEAK_HELP)]
+    allow_weak_password: bool,
+    #[arg(long, value_name = "N", help = SCRYPT_LOG_N_HELP)]
+    scrypt_log_n: Option<u32>,
+}
+
+/// Remove a password (a keyslot).
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Remove the password in keyslot N, for example when someone leaves. Any \
+valid password of the container is needed. The last remaining keyslot cannot be removed: the \
+data would be lost forever. A warning is printed if you remove the keyslot of the very \
+password you typed.\n\n\
+A header backup made earlier still contains the removed password: make a new backup and \
+destroy the old one.",
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct KeyRemoveArgs {
+    /// The container file.
+    container: PathBuf,
+    /// Read a valid password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// The keyslot to remove (0 to 15; 'secvol key list' shows them).
+    #[arg(long, value_name = "N")]
+    slot: usize,
+}
+
+/// List the keyslots of a container.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "List the 16 keyslots of a container: which are in use, and how costly each \
+password is to guess (the scrypt cost). No password is needed; like 'secvol info', what is \
+shown is not authenticated.",
+    after_long_help = EXIT_CODES_HELP
+)]
+struct KeyListArgs {
+    /// The container file.
+    container: PathBuf,
+}
+
+/// Back up, restore or repair the container header.
+#[derive(Debug, Subcommand)]
+#[command(
+    long_about = "The header is the small part of a container (4 KiB, kept twice: at the \
+start and at the end of the file) that holds the keyslots. If both copies are destroyed, the \
+data cannot be opened with any password, so keep a header backup."
+)]
+enum HeaderCommand {
+    Backup(HeaderBackupArgs),
+    Restore(HeaderRestoreArgs),
+    Repair(HeaderRepairArgs),
+}
+
+/// Save a copy of the header to a file.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Save a copy of the container's header (4 KiB) to FILE, so the container can \
+be opened again if its header gets damaged ('secvol header restore'). A password is needed: \
+it proves the header is authentic before it is saved. FILE must not exist yet (exit code 12) \
+and is created readable by you only.\n\n\
+IMPORTANT: the backup is as protected as the header itself. Anyone who has the backup and a \
+password that was valid WHEN THE BACKUP WAS MADE can open the container with it, even after \
+that password was changed or removed. Store the backup as carefully as the container, and \
+make a new backup (destroying the old one) after every 'secvol passwd', 'secvol key add' or \
+'secvol key remove'.",
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct HeaderBackupArgs {
+    /// The container file.
+    container: PathBuf,
+    /// The backup file to create (for example TimeAcct.sec.header).
+    file: PathBuf,
+    /// Read a valid password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+/// Restore the header from a backup file.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Write the header saved by 'secvol header backup' back into the container \
+(both copies). Use it when 'secvol' says both header copies are damaged. You need a password \
+that was valid when the backup was made. The backup must belong to this very container \
+(exit code 6 otherwise).\n\n\
+The passwords are then those of the backup: passwords added or changed after the backup was \
+made no longer work, and removed ones work again.",
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct HeaderRestoreArgs {
+    /// The container file.
+    container: PathBuf,
+    /// The header backup file.
+    file: PathBuf,
+    /// Read a password that was valid when the backup was made from the first line of FILE
+    /// ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+/// Rewrite both header copies from the one that is intact.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Rewrite both copies of the header from the copy that opens with your \
+password: secvol tries the primary copy (start of the file) first, then the backup copy (end \
+of the file). Use it when secvol warns that one header copy is damaged or that the copies \
+differ. If both copies are damaged, use 'secvol header restore' with a header backup.",
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct HeaderRepairArgs {
+    /// The container file.
+    container: PathBuf,
+    /// Read a valid password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+/// Look for damage in a container.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Read the whole container without changing it and check that every stored \
+block is intact (each block carries an authentication tag, so any change is detected). \
+Reports both header copies, both super slots (where the container keeps its length and first \
+block) and every damaged range of blocks.\n\n\
+Exit code 0 if everything is intact, 10 if anything is damaged (a data block, a super slot \
+or a header copy). Refused while the container is mounted read-write (exit code 11).",
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct CheckArgs {
+    /// The container file.
+    container: PathBuf,
+    /// Read a valid password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", exit::one_line(&err));
+            ExitCode::from(exit::exit_code(&err))
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Create(args) => commands::create::run(&args),
+        Command::Info(args) => commands::info::run(&args),
+        Command::Passwd(args) => commands::passwd::run(&args),
+        Command::Key(KeyCommand::Add(args)) => commands::key::add(&args),
+        Command::Key(KeyCommand::Remove(args)) => commands::key::remove(&args),
+        Command::Key(KeyCommand::List(args)) => commands::key::list(&args),
+        Command::Header(HeaderCommand::Backup(args)) => commands::header::backup(&args),
+        Command::Header(HeaderCommand::Restore(args)) => commands::header::restore(&args),
+        Command::Header(HeaderCommand::Repair(args)) => commands::header::repair(&args),
+        Command::Check(args) => commands::check::run(&args),
+    }
+}
+
+/// `env_logger` with the default filter `warn` (`RUST_LOG` overrides it), no timestamps.
+/// Nothing in secvol logs passwords or keys.
+fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format(|buf, record| match record.level() {
+            log::Level::Error => writeln!(buf, "error: {}", record.args()),
+            log::Level::Warn => writeln!(buf, "warning: {}", record.args()),
+            level => writeln!(
+                buf,
+                "{}: [{}] {}",
+                level.as_str().to_lowercase(),
+                record.target(),
+                record.args()
+            ),
+        })
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,7 +1,7 @@
 //! The container header: serialization, parsing and authentication.
 //!
 //! Layout (all integers little-endian; docs/format.md has the byte table). Offsets are chained
-//! from the previous field's size through [`Cursor`], so fields cannot overlap by accident.
+//! from the previous field's size through `Cursor`, so fields cannot overlap by accident.
 //!
 //! Two integrity checks protect a header:
 //! * an unkeyed SHA-256 over everything before it, checked without a password, which catches

@@ -1,0 +1,278 @@
+//! `secvol check`: look for damage without changing anything.
+//!
+//! The check is built from layers, each producing its part of a [`CheckReport`]: the header
+//! copies, then the encrypted block device (super slots and every block). When the file system
+//! layer exists, its consistency check becomes one more layer run on the opened device, with
+//! its own section in the report and its own say in [`CheckReport::problems`].
+
+use std::ops::Range;
+use std::path::Path;
+
+use secvol_core::{
+    Access, BLOCK_SIZE, BlockError, ContainerError, HeaderStatus, UnlockedContainer, VerifyReport,
+};
+
+use super::{
+    Rows, display_name, header_status_text, open_container, print_sections, unlock,
+    warn_header_state,
+};
+use crate::CheckArgs;
+use crate::error::CliError;
+use crate::password::PasswordSource;
+use crate::progress;
+
+/// What the check found, layer by layer.
+struct CheckReport {
+    header: HeaderCheck,
+    device: DeviceCheck,
+}
+
+struct HeaderCheck {
+    status: HeaderStatus,
+    opened_from_backup: bool,
+}
+
+enum DeviceCheck {
+    /// The device opened and every block was read.
+    Verified(VerifyReport),
+    /// Neither super slot authenticates: the device cannot even be opened.
+    SuperRecordDamaged,
+}
+
+/// Unlock read-only, then check the header copies and every block of the device.
+pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
+    let path = args.container.as_path();
+    // A shared lock: refused while the container is mounted read-write.
+    let container = open_container(path, Access::ReadOnly)?;
+    let source = PasswordSource::from_option(args.password_file.as_deref());
+    let prompt = format!("Password for {}: ", display_name(path));
+    let unlocked = unlock(container, &source, &prompt)?;
+    warn_header_state(
+        path,
+        unlocked.header_status(),
+        Some(unlocked.opened_from_backup()),
+    );
+
+    let report = CheckReport {
+        header: HeaderCheck {
+            status: unlocked.header_status(),
+            opened_from_backup: unlocked.opened_from_backup(),
+        },
+        device: check_device(&unlocked)?,
+    };
+    print_sections(&report.rows(path));
+
+    let problems = report.problems();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::DamageFound {
+        path: path.to_owned(),
+        summary: problems.join("; "),
+    }
+    .into())
+}
+
+fn check_device(unlocked: &UnlockedContainer) -> anyhow::Result<DeviceCheck> {
+    let device = match unlocked.open_device(true) {
+        Ok(device) => device,
+        Err(ContainerError::Block(BlockError::SuperRecordDamaged)) => {
+            return Ok(DeviceCheck::SuperRecordDamaged);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let bar = progress::blocks("Checking", 0);
+    let report = device.verify(&mut |done, total| progress::update(&bar, done, total));
+    bar.finish_and_clear();
+    Ok(DeviceCheck::Verified(report?))
+}
+
+impl CheckReport {
+    /// Everything damaged, one phrase each; empty when the container is clean.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let status = self.header.status;
+        if status.primary.is_err() {
+            problems.push("primary header copy damaged".to_owned());
+        } else if self.header.opened_from_backup {
+            problems.push("primary header copy does not authenticate".to_owned());
+        }
+        if status.backup.is_err() {
+            problems.push("backup header copy damaged".to_owned());
+        }
+        if status.copies_differ && !self.header.opened_from_backup {
+            problems.push("the two header copies differ".to_owned());
+        }
+        match &self.device {
+            DeviceCheck::SuperRecordDamaged => {
+                problems.push("both super slots damaged; data blocks not checked".to_owned());
+            }
+            DeviceCheck::Verified(report) => {
+                for (slot, ok) in report.super_slots_ok.iter().enumerate() {
+                    if !ok {
+                        problems.push(format!("super slot {slot} damaged"));
+                    }
+                }
+                if !report.damaged.is_empty() {
+                    let blocks: u64 = report.damaged.iter().map(|r| r.end - r.start).sum();
+                    problems.push(format!(
+                        "{blocks} damaged block{} in {} range{}",
+                        plural(blocks),
+                        report.damaged.len(),
+                        plural(report.damaged.len() as u64)
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    fn rows(&self, path: &Path) -> Vec<Rows> {
+        let header: Rows = vec![
+            ("Container".into(), path.display().to_string()),
+            (
+                "Header copies".into(),
+                header_status_text(self.header.status),
+            ),
+            (
+                "Unlocked from".into(),
+                if self.header.opened_from_backup {
+                    "the backup header copy".into()
+                } else {
+                    "the primary header copy".into()
+                },
+            ),
+        ];
+        let mut device: Rows = Vec::new();
+        match &self.device {
+            DeviceCheck::SuperRecordDamaged => {
+                device.push(("Super slots".into(), "both damaged".into()));
+                device.push((
+                    "Data blocks".into(),
+                    "not checked (the device cannot be opened)".into(),
+                ));
+            }
+            DeviceCheck::Verified(report) => {
+                let slots: Vec<String> = report
+                    .super_slots_ok
+                    .iter()
+                    .enumerate()
+                    .map(|(slot, ok)| format!("slot {slot} {}", if *ok { "OK" } else { "damaged" }))
+                    .collect();
+                device.push(("Super slots".into(), slots.join(", ")));
+                let damaged: u64 = report.damaged.iter().map(|r| r.end - r.start).sum();
+                device.push((
+                    "Data blocks".into(),
+                    format!(
+                        "{} checked, {}",
+                        report.blocks_checked,
+                        if damaged == 0 {
+                            "all intact".to_owned()
+                        } else {
+                            format!("{damaged} damaged")
+                        }
+                    ),
+                ));
+                device.extend(
+                    report
+                        .damaged
+                        .iter()
+                        .map(|range| ("Damaged".into(), damaged_range_text(range))),
+                );
+            }
+        }
+        // Later: a file system section goes here.
+        let problems = self.problems();
+        let result: Rows = vec![(
+            "Result".into(),
+            if problems.is_empty() {
+                "no damage found".into()
+            } else {
+                format!("DAMAGE FOUND: {}", problems.join("; "))
+            },
+        )];
+        vec![header, device, result]
+    }
+}
+
+/// `blocks A–B (bytes X–Y of the data area)`, inclusive; byte offsets are positions in the
+/// container's decrypted data (block index × 4096), as the layers above address it.
+fn damaged_range_text(range: &Range<u64>) -> String {
+    let block = BLOCK_SIZE as u64;
+    let last = range.end - 1;
+    format!(
+        "blocks {}–{} (bytes {}–{} of the data area)",
+        range.start,
+        last,
+        range.start * block,
+        range.end * block - 1
+    )
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damaged_ranges_are_inclusive_and_in_bytes() {
+        assert_eq!(
+            damaged_range_text(&(5..6)),
+            "blocks 5–5 (bytes 20480–24575 of the data area)"
+        );
+        assert_eq!(
+            damaged_range_text(&(1..4)),
+            "blocks 1–3 (bytes 4096–16383 of the data area)"
+        );
+    }
+
+    fn clean_header() -> HeaderCheck {
+        HeaderCheck {
+            status: HeaderStatus {
+                primary: Ok(()),
+                backup: Ok(()),
+                copies_differ: false,
+            },
+            opened_from_backup: false,
+        }
+    }
+
+    #[test]
+    fn a_clean_report_has_no_problems_and_any_damage_is_one() {
+        let clean = VerifyReport {
+            blocks_checked: 10,
+            damaged: vec![],
+            super_slots_ok: [true, true],
+        };
+        let report = CheckReport {
+            header: clean_header(),
+            device: DeviceCheck::Verified(clean.clone()),
+        };
+        assert!(report.problems().is_empty());
+
+        let mut slot = clean.clone();
+        slot.super_slots_ok[1] = false;
+        let report = CheckReport {
+            header: clean_header(),
+            device: DeviceCheck::Verified(slot),
+        };
+        assert_eq!(report.problems(), ["super slot 1 damaged"]);
+
+        let mut header = clean_header();
+        header.status.copies_differ = true;
+        let report = CheckReport {
+            header,
+            device: DeviceCheck::Verified(clean),
+        };
+        assert_eq!(report.problems(), ["the two header copies differ"]);
+
+        let report = CheckReport {
+            header: clean_header(),
+            device: DeviceCheck::SuperRecordDamaged,
+        };
+        assert_eq!(report.problems().len(), 1);
+    }
+}

@@ -1,0 +1,79 @@
+//! `secvol create`.
+
+use secvol_core::header::FLAG_QUICK;
+use secvol_core::{ContainerError, CreateOptions};
+
+use super::{display_name, kdf_for_new_password, kdf_override, print_fields, read_new, shell_word};
+use crate::CreateArgs;
+use crate::error::CliError;
+use crate::password::{PasswordSource, enforce_strength};
+use crate::progress;
+use crate::size::format_size_exact;
+
+/// Create a container: check the arguments, read and judge the password, then let the core
+/// write the file (filling it with random bytes unless `--quick`).
+pub fn run(args: &CreateArgs) -> anyhow::Result<()> {
+    let path = args.container.as_path();
+    let kdf = kdf_override(args.scrypt_log_n)?;
+    // Checked here so nobody types a password twice for nothing; the core refuses again,
+    // atomically, when it creates the file.
+    if path.symlink_metadata().is_ok() {
+        return Err(CliError::FileExists(path.to_owned()).into());
+    }
+    let source = PasswordSource::from_option(args.password_file.as_deref());
+    let password = read_new(&source, path, "New password")?;
+    enforce_strength(&password, path, args.allow_weak_password)?;
+    let options = CreateOptions {
+        size: args.size,
+        suite: args.cipher.suite(),
+        kdf: kdf_for_new_password(kdf),
+        quick: args.quick,
+    };
+
+    let bar = progress::bytes("Filling with random bytes", args.size);
+    let result = secvol_core::create(path, &password, &options, &mut |done, total| {
+        progress::update(&bar, done, total)
+    });
+    bar.finish_and_clear();
+    drop(password);
+    let container = match result {
+        Ok(container) => container,
+        Err(err @ ContainerError::Io(_)) => {
+            return Err(
+                anyhow::Error::from(err).context(format!("cannot create {}", path.display()))
+            );
+        }
+        Err(err) => return Err(err.into()),
+    };
+
+    let header = container.header();
+    println!("Created {}:", path.display());
+    let fill = if header.flags & FLAG_QUICK != 0 {
+        "left sparse (--quick): the file shows which parts have been written"
+    } else {
+        "filled with random bytes"
+    };
+    print_fields(&[
+        (
+            "Size".into(),
+            format_size_exact(header.geometry.container_len),
+        ),
+        (
+            "Usable capacity".into(),
+            format_size_exact(header.geometry.capacity_bytes()),
+        ),
+        (
+            "Cipher".into(),
+            format!("{} ({}-bit key)", header.suite, header.suite.key_bits()),
+        ),
+        ("Key derivation".into(), options.kdf.to_string()),
+        ("Password".into(), "stored in keyslot 0".into()),
+        ("Data area".into(), fill.into()),
+    ]);
+    println!(
+        "Keep a header backup somewhere safe: secvol header backup {} {}",
+        shell_word(path),
+        shell_word(&path.with_file_name(format!("{}.header", display_name(path))))
+    );
+    Ok(())
+}

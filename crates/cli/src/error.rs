@@ -1,0 +1,67 @@
+//! Errors that the command line itself detects (as opposed to [`secvol_core::ContainerError`],
+//! which the core returns). Each one maps to an exit code in `exit.rs`.
+
+use std::path::PathBuf;
+
+use secvol_core::policy::WeakPassword;
+
+/// An error found by the CLI before or around its calls into the core.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A password is needed, none was given in a file, and there is no terminal to ask on.
+    #[error(
+        "no terminal to ask for the password on; use --password-file FILE \
+         (or --password-file - to read it from standard input)"
+    )]
+    NoTerminal,
+    /// The password (first line of a file, or typed) is empty.
+    #[error("no password: {0} is empty")]
+    EmptyPassword(String),
+    /// The password is not valid UTF-8.
+    #[error("the password in {0} is not valid UTF-8 text")]
+    PasswordNotUtf8(String),
+    /// The first line of a password file is unreasonably long.
+    #[error("the first line of {0} is longer than {max} bytes; is it really a password file?", max = crate::password::MAX_PASSWORD_LEN)]
+    PasswordTooLong(String),
+    /// The two typed copies of a new password differ.
+    #[error("the two passwords do not match; nothing was changed")]
+    PasswordMismatch,
+    /// Two options both ask to read standard input.
+    #[error(
+        "--password-file - and --new-password-file - cannot both read standard input; \
+         put one of the passwords in a file"
+    )]
+    BothFromStdin,
+    /// The chosen password is too weak and `--allow-weak-password` was not given.
+    #[error("{0}; choose a longer passphrase, or pass --allow-weak-password to use it anyway")]
+    WeakPassword(WeakPassword),
+    /// `--scrypt-log-n` outside the accepted range.
+    #[error("--scrypt-log-n {value} is out of bounds: accepted values are {min} to {max}")]
+    ScryptLogNOutOfBounds {
+        /// The value given.
+        value: u32,
+        /// Smallest accepted.
+        min: u8,
+        /// Largest accepted.
+        max: u8,
+    },
+    /// A file that would be created exists already.
+    #[error("{}: file already exists; refusing to overwrite it", .0.display())]
+    FileExists(PathBuf),
+    /// A header backup file that cannot be a secvol header backup.
+    #[error("{}: not a usable secvol header backup ({reason})", path.display())]
+    BadHeaderBackup {
+        /// The backup file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `secvol check` found damage (the report was printed on standard output).
+    #[error("{}: check found damage: {summary}", path.display())]
+    DamageFound {
+        /// The container.
+        path: PathBuf,
+        /// One-line summary of what is damaged.
+        summary: String,
+    },
+}
