@@ -48,6 +48,9 @@ pub enum CliError {
     /// A file that would be created exists already.
     #[error("{}: file already exists; refusing to overwrite it", .0.display())]
     FileExists(PathBuf),
+    /// A file inside the container that `put` would replace without `--force`.
+    #[error("{0}: already exists in the container; use --force to replace it")]
+    ExistsInContainer(String),
     /// A header backup file that cannot be a secvol header backup.
     #[error("{}: not a usable secvol header backup ({reason})", path.display())]
     BadHeaderBackup {

@@ -5,6 +5,7 @@
 //! from (a [`ContainerError`] from the core, or a [`CliError`]); [`exit_code`] finds it.
 
 use secvol_core::{BlockError, ContainerError, KdfError};
+use secvol_fs::FsError;
 
 use crate::error::CliError;
 
@@ -55,6 +56,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(err) = cause.downcast_ref::<KdfError>() {
             return kdf_error_code(err);
         }
+        if let Some(err) = cause.downcast_ref::<FsError>() {
+            return fs_error_code(err);
+        }
     }
     OTHER
 }
@@ -69,7 +73,7 @@ fn cli_error_code(err: &CliError) -> u8 {
         CliError::BothFromStdin => USAGE,
         CliError::WeakPassword(_) => WEAK_PASSWORD,
         CliError::ScryptLogNOutOfBounds { .. } => KDF_OUT_OF_BOUNDS,
-        CliError::FileExists(_) => ALREADY_EXISTS,
+        CliError::FileExists(_) | CliError::ExistsInContainer(_) => ALREADY_EXISTS,
         CliError::BadHeaderBackup { .. } => HEADER_DAMAGED,
         CliError::DamageFound { .. } => DAMAGE_FOUND,
     }
@@ -94,10 +98,6 @@ fn container_error_code(err: &ContainerError) -> u8 {
         | ContainerError::BadKeyslot { .. }
         | ContainerError::TooSmall { .. }
         | ContainerError::Io(_) => OTHER,
-        // `ContainerError` is `#[non_exhaustive]`, so the compiler insists on this arm even
-        // though every variant known today is listed above. When the core adds a variant, add
-        // it above with its proper code (and to docs/cli.md); until then it exits with 1.
-        _ => OTHER,
     }
 }
 
@@ -109,16 +109,38 @@ fn block_error_code(err: &BlockError) -> u8 {
         | BlockError::Unaligned { .. }
         | BlockError::LengthTooLarge { .. }
         | BlockError::Io(_) => OTHER,
-        // `#[non_exhaustive]` in the core: see `container_error_code`.
-        _ => OTHER,
+    }
+}
+
+/// Errors of the file system inside the container (offline commands, mount).
+fn fs_error_code(err: &FsError) -> u8 {
+    match err {
+        FsError::Exists => ALREADY_EXISTS,
+        FsError::Corrupt(_) => DAMAGE_FOUND,
+        FsError::Block(err) => block_error_code(err),
+        FsError::NotFound
+        | FsError::NotDir
+        | FsError::IsDir
+        | FsError::NotEmpty
+        | FsError::NameTooLong
+        | FsError::Invalid(_)
+        | FsError::NoSpace
+        | FsError::ReadOnly
+        | FsError::NotPermitted
+        | FsError::TooManyLinks
+        | FsError::FileTooLarge
+        | FsError::BadHandle
+        | FsError::NoXattr
+        | FsError::Range
+        | FsError::TooBig
+        | FsError::NotSupported
+        | FsError::Storage(_) => OTHER,
     }
 }
 
 fn kdf_error_code(err: &KdfError) -> u8 {
     match err {
         KdfError::ParamsOutOfBounds { .. } => KDF_OUT_OF_BOUNDS,
-        // `#[non_exhaustive]` in the core: see `container_error_code`.
-        _ => OTHER,
     }
 }
 

@@ -18,15 +18,15 @@
 //! Layout: this file holds the clap definitions and the dispatch only; each command family
 //! lives in `commands/<name>.rs`.
 
-#![forbid(unsafe_code)]
-
 mod commands;
 mod error;
 mod exit;
 mod password;
 mod progress;
 mod size;
+mod sys;
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,6 +117,13 @@ enum Command {
     #[command(subcommand)]
     Header(HeaderCommand),
     Check(CheckArgs),
+    Ls(LsArgs),
+    Cat(CatArgs),
+    Get(GetArgs),
+    Put(PutArgs),
+    Mkdir(MkdirArgs),
+    Rm(RmArgs),
+    Mv(MvArgs),
 }
 
 /// The cipher of the data.
@@ -395,6 +402,150 @@ struct CheckArgs {
     password_file: Option<PathBuf>,
 }
 
+/// How `CONTAINER:/PATH` arguments work (long help of the offline commands).
+const TARGET_HELP: &str = "Paths inside a container:
+  CONTAINER:/PATH names a file or directory inside the container file CONTAINER, for example \
+TimeAcct.sec:/2026/scans. CONTAINER alone (or CONTAINER:) is the root directory. The offline \
+commands open the container themselves: no mount is needed, and they are refused while the \
+container is mounted read-write (exit code 11). Changes are written durably when the command \
+ends; a command that is interrupted leaves a consistent container.";
+
+const FILES_HELP: &str = concat!(password_help!(), "\n\n", exit_codes_help!());
+
+/// List a directory inside a container (no mount needed).
+#[derive(Debug, Args)]
+#[command(
+    long_about = "List the entries of a directory inside a container, in name order, or show \
+one file. With -l: type and permissions, links, owner and group (numeric), size in bytes, \
+modification time (UTC) and name; symbolic links show their target.",
+    before_long_help = TARGET_HELP,
+    after_long_help = FILES_HELP
+)]
+struct LsArgs {
+    /// CONTAINER[:/PATH]: what to list (the root directory if no path is given).
+    #[arg(value_name = "CONTAINER[:/PATH]")]
+    target: OsString,
+    /// Long listing: permissions, links, owner, group, size, time.
+    #[arg(short = 'l', long = "long")]
+    long: bool,
+    /// Read the password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+/// Write a file inside a container to standard output (no mount needed).
+#[derive(Debug, Args)]
+#[command(before_long_help = TARGET_HELP, after_long_help = FILES_HELP)]
+struct CatArgs {
+    /// CONTAINER:/PATH of a regular file.
+    #[arg(value_name = "CONTAINER:/PATH")]
+    target: OsString,
+    /// Read the password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+/// Copy a file or a directory tree out of a container (no mount needed).
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Copy a file, or a directory and everything in it, from a container to LOCAL. \
+If LOCAL is an existing directory, the copy goes inside it under its own name. Permissions and \
+modification times are kept; symbolic links are recreated as links. An existing local file is \
+never overwritten without --force (exit code 12).",
+    before_long_help = TARGET_HELP,
+    after_long_help = FILES_HELP
+)]
+struct GetArgs {
+    /// CONTAINER:/PATH to copy out.
+    #[arg(value_name = "CONTAINER:/PATH")]
+    target: OsString,
+    /// Where to put the copy.
+    #[arg(value_name = "LOCAL")]
+    local: PathBuf,
+    /// Replace existing local files.
+    #[arg(long)]
+    force: bool,
+    /// Read the password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+/// Copy local files and directory trees into a container (no mount needed).
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Copy local files, or directories and everything in them, into the directory \
+CONTAINER:/DIR, keeping their names, permissions and modification times. Symbolic links are \
+copied as links. A file that already exists in the container is not replaced without --force \
+(exit code 12); existing directories are merged.",
+    before_long_help = TARGET_HELP,
+    after_long_help = FILES_HELP
+)]
+struct PutArgs {
+    /// LOCAL... then CONTAINER:/DIR (an existing directory inside the container).
+    #[arg(value_name = "LOCAL... CONTAINER:/DIR", num_args = 2.., required = true)]
+    paths: Vec<OsString>,
+    /// Replace files that exist in the container.
+    #[arg(long)]
+    force: bool,
+    /// Read the password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+/// Create a directory inside a container (no mount needed).
+#[derive(Debug, Args)]
+#[command(before_long_help = TARGET_HELP, after_long_help = FILES_HELP)]
+struct MkdirArgs {
+    /// CONTAINER:/PATH of the new directory.
+    #[arg(value_name = "CONTAINER:/PATH")]
+    target: OsString,
+    /// Also create missing parent directories; an existing directory is not an error.
+    #[arg(short = 'p', long = "parents")]
+    parents: bool,
+    /// Read the password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+/// Remove a file or a directory tree inside a container (no mount needed).
+#[derive(Debug, Args)]
+#[command(before_long_help = TARGET_HELP, after_long_help = FILES_HELP)]
+struct RmArgs {
+    /// CONTAINER:/PATH to remove.
+    #[arg(value_name = "CONTAINER:/PATH")]
+    target: OsString,
+    /// Remove a directory and everything in it.
+    #[arg(short = 'r', long = "recursive")]
+    recursive: bool,
+    /// Read the password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
+/// Move or rename a file or directory inside a container (no mount needed).
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Move or rename FROM to TO inside one container. TO is CONTAINER:/PATH or just \
+/PATH. If TO is an existing directory, FROM moves into it under its own name. An existing file \
+at TO is replaced only with --force.",
+    before_long_help = TARGET_HELP,
+    after_long_help = FILES_HELP
+)]
+struct MvArgs {
+    /// CONTAINER:/PATH to move.
+    #[arg(value_name = "CONTAINER:/FROM")]
+    from: OsString,
+    /// New path: CONTAINER:/PATH or /PATH.
+    #[arg(value_name = "TO")]
+    to: OsString,
+    /// Replace an existing file at TO.
+    #[arg(long)]
+    force: bool,
+    /// Read the password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
@@ -419,6 +570,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Header(HeaderCommand::Restore(args)) => commands::header::restore(&args),
         Command::Header(HeaderCommand::Repair(args)) => commands::header::repair(&args),
         Command::Check(args) => commands::check::run(&args),
+        Command::Ls(args) => commands::files::ls(&args),
+        Command::Cat(args) => commands::files::cat(&args),
+        Command::Get(args) => commands::files::get(&args),
+        Command::Put(args) => commands::files::put(&args),
+        Command::Mkdir(args) => commands::files::mkdir(&args),
+        Command::Rm(args) => commands::files::rm(&args),
+        Command::Mv(args) => commands::files::mv(&args),
     }
 }
 

@@ -22,6 +22,15 @@ pub fn blocks(message: &'static str, total: u64) -> ProgressBar {
     )
 }
 
+/// A bar counting files (checking the file system).
+pub fn files(message: &'static str, total: u64) -> ProgressBar {
+    bar(
+        message,
+        total,
+        "{msg} {wide_bar} {pos}/{len} files ({eta} left)",
+    )
+}
+
 fn bar(message: &'static str, total: u64, template: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();

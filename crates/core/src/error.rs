@@ -8,7 +8,6 @@ use std::path::PathBuf;
 
 /// Why one copy of the header could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum HeaderDamage {
     /// The copy's region lies (partly) outside the file.
     Missing,
@@ -33,7 +32,6 @@ impl std::fmt::Display for HeaderDamage {
 
 /// Errors of the scrypt wrapper.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum KdfError {
     /// The parameters ask for more memory or work than secvol allows (a hostile or corrupt
     /// header must not make us allocate gigabytes or spin for minutes).
@@ -55,7 +53,6 @@ pub enum KdfError {
 
 /// Errors of the encrypted block device.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum BlockError {
     /// A block failed authentication: it was modified, moved, or belongs to another container.
     #[error("block {index} failed authentication (damaged or tampered ciphertext)")]
@@ -124,7 +121,6 @@ impl From<BlockError> for io::Error {
 
 /// Errors of opening, creating and managing a container.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ContainerError {
     /// Neither end of the file carries a secvol header.
     #[error("{}: not a secvol container", path.display())]

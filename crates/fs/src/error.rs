@@ -5,7 +5,6 @@ use secvol_core::BlockError;
 
 /// Errors of file-system operations.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum FsError {
     /// No such file, directory, inode or handle target.
     #[error("no such file or directory")]

@@ -8,9 +8,14 @@
 use std::ops::Range;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use secvol_core::{
-    Access, BLOCK_SIZE, BlockError, ContainerError, HeaderStatus, UnlockedContainer, VerifyReport,
+    Access, BLOCK_SIZE, BlockDevice, BlockError, ContainerError, HeaderStatus, UnlockedContainer,
+    VerifyReport,
 };
+
+use secvol_fs::{Fs, FsOptions};
 
 use super::{
     Rows, display_name, header_status_text, open_container, print_sections, unlock,
@@ -25,6 +30,17 @@ use crate::progress;
 struct CheckReport {
     header: HeaderCheck,
     device: DeviceCheck,
+    files: FilesCheck,
+}
+
+/// The file system's own check, run on the device after the block pass.
+enum FilesCheck {
+    /// The file system was walked.
+    Checked(secvol_fs::CheckReport),
+    /// It could not even be opened (its first blocks are damaged, for example).
+    CannotOpen(String),
+    /// Not run: the device could not be opened.
+    Skipped,
 }
 
 struct HeaderCheck {
@@ -59,6 +75,14 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
             opened_from_backup: unlocked.opened_from_backup(),
         },
         device: check_device(&unlocked)?,
+        files: FilesCheck::Skipped,
+    };
+    let report = CheckReport {
+        files: match report.device {
+            DeviceCheck::Verified(_) => check_files(&unlocked),
+            DeviceCheck::SuperRecordDamaged => FilesCheck::Skipped,
+        },
+        ..report
     };
     print_sections(&report.rows(path));
 
@@ -85,6 +109,34 @@ fn check_device(unlocked: &UnlockedContainer) -> anyhow::Result<DeviceCheck> {
     let report = device.verify(&mut |done, total| progress::update(&bar, done, total));
     bar.finish_and_clear();
     Ok(DeviceCheck::Verified(report?))
+}
+
+/// Open the file system read-only with lenient reads (a damaged block reads as zeros and is
+/// counted, so the walk can name every damaged file) and check it.
+fn check_files(unlocked: &UnlockedContainer) -> FilesCheck {
+    let device: Arc<dyn BlockDevice> = match unlocked.open_device(true) {
+        Ok(device) => Arc::new(device),
+        Err(err) => return FilesCheck::CannotOpen(err.to_string()),
+    };
+    let options = FsOptions {
+        read_only: true,
+        lenient_reads: true,
+        ..FsOptions::default()
+    };
+    let fs = match Fs::open(device, options) {
+        Ok(fs) => fs,
+        Err(err) => return FilesCheck::CannotOpen(err.to_string()),
+    };
+    let bar = progress::files("Checking files", 0);
+    let result = fs.check(&mut |done, total| progress::update(&bar, done, total));
+    bar.finish_and_clear();
+    if let Err(err) = fs.close() {
+        log::warn!("closing the read-only file system: {err}");
+    }
+    match result {
+        Ok(report) => FilesCheck::Checked(report),
+        Err(err) => FilesCheck::CannotOpen(err.to_string()),
+    }
 }
 
 impl CheckReport {
@@ -123,6 +175,15 @@ impl CheckReport {
                     ));
                 }
             }
+        }
+        match &self.files {
+            FilesCheck::Checked(report) => {
+                problems.extend(report.problems.iter().map(ToString::to_string));
+            }
+            FilesCheck::CannotOpen(err) => {
+                problems.push(format!("the file system cannot be opened: {err}"));
+            }
+            FilesCheck::Skipped => {}
         }
         problems
     }
@@ -181,7 +242,7 @@ impl CheckReport {
                 );
             }
         }
-        // Later: a file system section goes here.
+        let files = self.files_rows();
         let problems = self.problems();
         let result: Rows = vec![(
             "Result".into(),
@@ -191,7 +252,54 @@ impl CheckReport {
                 format!("DAMAGE FOUND: {}", problems.join("; "))
             },
         )];
-        vec![header, device, result]
+        vec![header, device, files, result]
+    }
+
+    fn files_rows(&self) -> Rows {
+        match &self.files {
+            FilesCheck::Skipped => vec![("Files".into(), "not checked".into())],
+            FilesCheck::CannotOpen(err) => {
+                vec![("Files".into(), format!("cannot be opened: {err}"))]
+            }
+            FilesCheck::Checked(report) => {
+                let mut rows: Rows = vec![(
+                    "Files".into(),
+                    format!(
+                        "{} file{}, {} director{}, {} symbolic link{}{}; {} bytes",
+                        report.files,
+                        plural(report.files),
+                        report.directories,
+                        if report.directories == 1 { "y" } else { "ies" },
+                        report.symlinks,
+                        plural(report.symlinks),
+                        if report.special > 0 {
+                            format!(", {} special", report.special)
+                        } else {
+                            String::new()
+                        },
+                        report.bytes
+                    ),
+                )];
+                if !report.orphans.is_empty() {
+                    rows.push((
+                        "Orphans".into(),
+                        format!(
+                            "{} file{} deleted while open, removed at the next read-write open \
+                             (normal after a crash)",
+                            report.orphans.len(),
+                            plural(report.orphans.len() as u64)
+                        ),
+                    ));
+                }
+                rows.extend(
+                    report
+                        .problems
+                        .iter()
+                        .map(|problem| ("Problem".into(), problem.to_string())),
+                );
+                rows
+            }
+        }
     }
 }
 
@@ -250,6 +358,7 @@ mod tests {
         let report = CheckReport {
             header: clean_header(),
             device: DeviceCheck::Verified(clean.clone()),
+            files: FilesCheck::Skipped,
         };
         assert!(report.problems().is_empty());
 
@@ -258,6 +367,7 @@ mod tests {
         let report = CheckReport {
             header: clean_header(),
             device: DeviceCheck::Verified(slot),
+            files: FilesCheck::Skipped,
         };
         assert_eq!(report.problems(), ["super slot 1 damaged"]);
 
@@ -266,12 +376,14 @@ mod tests {
         let report = CheckReport {
             header,
             device: DeviceCheck::Verified(clean),
+            files: FilesCheck::Skipped,
         };
         assert_eq!(report.problems(), ["the two header copies differ"]);
 
         let report = CheckReport {
             header: clean_header(),
             device: DeviceCheck::SuperRecordDamaged,
+            files: FilesCheck::Skipped,
         };
         assert_eq!(report.problems().len(), 1);
     }

@@ -1,7 +1,10 @@
 //! `secvol create`.
 
 use secvol_core::header::FLAG_QUICK;
-use secvol_core::{ContainerError, CreateOptions};
+use std::sync::Arc;
+
+use secvol_core::{BlockDevice, ContainerError, CreateOptions, UnlockedContainer};
+use secvol_fs::Fs;
 
 use super::{display_name, kdf_for_new_password, kdf_override, print_fields, read_new, shell_word};
 use crate::CreateArgs;
@@ -9,6 +12,7 @@ use crate::error::CliError;
 use crate::password::{PasswordSource, enforce_strength};
 use crate::progress;
 use crate::size::format_size_exact;
+use crate::sys::current_ctx;
 
 /// Create a container: check the arguments, read and judge the password, then let the core
 /// write the file (filling it with random bytes unless `--quick`).
@@ -45,6 +49,16 @@ pub fn run(args: &CreateArgs) -> anyhow::Result<()> {
         }
         Err(err) => return Err(err.into()),
     };
+    // The empty file system (a root directory owned by the creating user). Without it the
+    // container is useless, so a failure here removes the file again.
+    if let Err(err) = format_file_system(&container) {
+        drop(container);
+        let _ = std::fs::remove_file(path);
+        return Err(err.context(format!(
+            "cannot create the file system in {}; the file was removed",
+            path.display()
+        )));
+    }
 
     let header = container.header();
     println!("Created {}:", path.display());
@@ -75,5 +89,11 @@ pub fn run(args: &CreateArgs) -> anyhow::Result<()> {
         shell_word(path),
         shell_word(&path.with_file_name(format!("{}.header", display_name(path))))
     );
+    Ok(())
+}
+
+fn format_file_system(container: &UnlockedContainer) -> anyhow::Result<()> {
+    let device: Arc<dyn BlockDevice> = Arc::new(container.open_device(false)?);
+    Fs::format(device, current_ctx())?;
     Ok(())
 }

@@ -9,7 +9,10 @@
 use std::path::Path;
 
 use secvol_core::header::{FLAG_QUICK, FORMAT_VERSION, Header};
-use secvol_core::{Access, HeaderStatus, UnlockedContainer};
+use std::sync::Arc;
+
+use secvol_core::{Access, BlockDevice, ContainerError, HeaderStatus, UnlockedContainer};
+use secvol_fs::{Fs, FsOptions};
 
 use super::{
     Rows, display_name, header_status_text, keyslots_text, open_container, print_sections, unlock,
@@ -17,13 +20,30 @@ use super::{
 };
 use crate::InfoArgs;
 use crate::password::PasswordSource;
-use crate::size::format_size_exact;
+use crate::size::{format_size, format_size_exact};
 
 /// Print what the header says; unlock first if a password file was given.
 pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
     let path = args.container.as_path();
-    // Header-only access: no lock, so this works while the container is mounted.
-    let container = open_container(path, Access::HeaderOnly)?;
+    // With a password, a shared lock lets us read the file system too; while the container
+    // is mounted read-write that lock is refused and header-only access (no lock) still
+    // shows the header facts.
+    let (container, locked) = if args.password_file.is_some() {
+        match open_container(path, Access::ReadOnly) {
+            Ok(container) => (container, true),
+            Err(err)
+                if matches!(
+                    err.downcast_ref::<ContainerError>(),
+                    Some(ContainerError::InUse { .. })
+                ) =>
+            {
+                (open_container(path, Access::HeaderOnly)?, false)
+            }
+            Err(err) => return Err(err),
+        }
+    } else {
+        (open_container(path, Access::HeaderOnly)?, false)
+    };
     let Some(password_file) = args.password_file.as_deref() else {
         warn_header_state(path, container.header_status(), None);
         print_sections(&[header_rows(
@@ -51,8 +71,7 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
     let sections = vec![
         header_rows(path, unlocked.header(), unlocked.header_status()),
         password_rows(&unlocked),
-        // Later: a file system section (used/free space, file and directory counts) built
-        // from `unlocked` goes here.
+        file_system_rows(&unlocked, locked),
     ];
     print_sections(&sections);
     println!();
@@ -111,4 +130,65 @@ fn password_rows(unlocked: &UnlockedContainer) -> Rows {
         ),
         ("Header".into(), format!("authenticated ({copy})")),
     ]
+}
+
+/// Used and free space and object counts, read without changing anything. `locked`: we hold
+/// the shared lock (the container is not mounted read-write).
+fn file_system_rows(unlocked: &UnlockedContainer, locked: bool) -> Rows {
+    if !locked {
+        return vec![(
+            "Files".into(),
+            "not shown: the container is in use (mounted read-write)".into(),
+        )];
+    }
+    let opened = unlocked
+        .open_device(true)
+        .map_err(anyhow::Error::from)
+        .and_then(|device| {
+            let device: Arc<dyn BlockDevice> = Arc::new(device);
+            let options = FsOptions {
+                read_only: true,
+                ..FsOptions::default()
+            };
+            Ok(Fs::open(device, options)?)
+        });
+    let fs = match opened {
+        Ok(fs) => fs,
+        Err(err) => {
+            return vec![(
+                "Files".into(),
+                format!("cannot read the file system: {err:#} (run 'secvol check')"),
+            )];
+        }
+    };
+    let stats = fs.stats();
+    let used = stats.used_bytes.min(stats.usable_bytes);
+    let free = stats.usable_bytes - used;
+    let percent = if stats.usable_bytes == 0 {
+        0.0
+    } else {
+        used as f64 * 100.0 / stats.usable_bytes as f64
+    };
+    let rows = vec![
+        (
+            "Space used".into(),
+            format!(
+                "{} of {} ({percent:.1}%)",
+                format_size(used),
+                format_size(stats.usable_bytes)
+            ),
+        ),
+        ("Space free".into(), format_size(free)),
+        (
+            "Files".into(),
+            format!(
+                "{} (inodes: files, directories and links, the root included)",
+                stats.inodes
+            ),
+        ),
+    ];
+    if let Err(err) = fs.close() {
+        log::warn!("closing the read-only file system: {err}");
+    }
+    rows
 }

@@ -4,10 +4,12 @@
 
 pub mod check;
 pub mod create;
+pub mod files;
 pub mod header;
 pub mod info;
 pub mod key;
 pub mod passwd;
+pub mod volume;
 
 use std::path::Path;
 use std::time::Duration;
