@@ -1,5 +1,5 @@
-//! `secvol check` on clean and damaged containers. Data blocks are written through the core
-//! API, since a fresh container holds none.
+//! `secvol check` on clean and damaged containers: the header copies, every block of the
+//! encrypted device, and the file system inside.
 
 #![cfg(unix)]
 
@@ -10,22 +10,34 @@ use std::path::Path;
 use common::{STRONG, Sandbox, backup_header_offset, flip_byte};
 use secvol_core::{Access, BlockDevice, Container, SecretString};
 
-const BLOCKS: u64 = 40;
-
-/// Write `BLOCKS` blocks of data into the container; returns the file offset of the
-/// ciphertext of each block.
-fn write_blocks(path: &Path) -> Vec<u64> {
-    let unlocked = Container::open(path, Access::ReadWrite)
+/// Put a 400 KiB file into the container (so it holds ~100 data blocks) and return the file
+/// offset of the ciphertext of every block of the device.
+fn write_blocks(sandbox: &Sandbox, path: &Path) -> Vec<u64> {
+    let local = sandbox.path("scan.pdf");
+    let data: Vec<u8> = (0..400 * 1024u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&local, data).unwrap();
+    let pw = sandbox.password_file(STRONG);
+    sandbox
+        .run(&[
+            "put",
+            local.to_str().unwrap(),
+            &format!("{}:/", path.display()),
+            "--password-file",
+            pw.to_str().unwrap(),
+        ])
+        .ok();
+    let unlocked = Container::open(path, Access::ReadOnly)
         .unwrap()
         .unlock(&SecretString::from(STRONG))
         .unwrap();
-    let device = unlocked.open_device(false).unwrap();
-    device.set_len(BLOCKS * 4096).unwrap();
-    let data: Vec<u8> = (0..BLOCKS * 4096).map(|i| (i % 251) as u8).collect();
-    device.write_blocks(0, &data).unwrap();
-    device.sync().unwrap();
+    let device = unlocked.open_device(true).unwrap();
+    let blocks = device.len() / 4096;
+    assert!(
+        blocks > 40,
+        "the file system should span more than 40 blocks"
+    );
     let geometry = unlocked.header().geometry;
-    (0..BLOCKS)
+    (0..blocks)
         .map(|index| geometry.data_offset(index))
         .collect()
 }
@@ -54,21 +66,23 @@ fn check_on_a_clean_new_container_exits_0() {
 fn check_reads_every_written_block_of_a_clean_container() {
     let sandbox = Sandbox::new();
     let container = sandbox.create("TimeAcct.sec", "2M", STRONG);
-    write_blocks(&container);
+    let blocks = write_blocks(&sandbox, &container).len();
     let run = check(&sandbox, &container).ok();
     // Block 0 lives in the super slots and is checked with them.
     assert!(
         run.stdout
-            .contains(&format!("{} checked, all intact", BLOCKS - 1)),
+            .contains(&format!("{} checked, all intact", blocks - 1)),
         "{run:#?}"
     );
+    assert!(run.stdout.contains("1 file, 1 directory"), "{run:#?}");
+    assert!(run.stdout.contains("no damage found"), "{run:#?}");
 }
 
 #[test]
 fn check_names_the_damaged_block_range_and_exits_10() {
     let sandbox = Sandbox::new();
     let container = sandbox.create("TimeAcct.sec", "2M", STRONG);
-    let offsets = write_blocks(&container);
+    let offsets = write_blocks(&sandbox, &container);
     flip_byte(&container, offsets[5] + 17, 0x01);
     flip_byte(&container, offsets[6] + 4000, 0x80);
     flip_byte(&container, offsets[30], 0x01);

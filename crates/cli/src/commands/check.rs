@@ -123,19 +123,31 @@ fn check_files(unlocked: &UnlockedContainer) -> FilesCheck {
         lenient_reads: true,
         ..FsOptions::default()
     };
-    let fs = match Fs::open(device, options) {
-        Ok(fs) => fs,
-        Err(err) => return FilesCheck::CannotOpen(err.to_string()),
-    };
-    let bar = progress::files("Checking files", 0);
-    let result = fs.check(&mut |done, total| progress::update(&bar, done, total));
-    bar.finish_and_clear();
-    if let Err(err) = fs.close() {
-        log::warn!("closing the read-only file system: {err}");
-    }
+    // Damaged blocks read as zeros so the walk can go on; where such zeros land in the
+    // storage engine's own structures, it may give up with a panic rather than an error.
+    // That is damage to report, not a crash of `check`.
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        log::debug!("storage engine gave up: {info}")
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let fs = Fs::open(device, options)?;
+        let bar = progress::files("Checking files", 0);
+        let result = fs.check(&mut |done, total| progress::update(&bar, done, total));
+        bar.finish_and_clear();
+        if let Err(err) = fs.close() {
+            log::warn!("closing the read-only file system: {err}");
+        }
+        result
+    }));
+    std::panic::set_hook(quiet);
     match result {
-        Ok(report) => FilesCheck::Checked(report),
-        Err(err) => FilesCheck::CannotOpen(err.to_string()),
+        Ok(Ok(report)) => FilesCheck::Checked(report),
+        Ok(Err(err)) => FilesCheck::CannotOpen(err.to_string()),
+        Err(_) => FilesCheck::CannotOpen(
+            "its internal structures are damaged (the storage engine could not read them)"
+                .to_owned(),
+        ),
     }
 }
 
