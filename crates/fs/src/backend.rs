@@ -93,6 +93,73 @@ pub(crate) fn redb_needs_recovery(device: &dyn BlockDevice) -> io::Result<bool> 
         && block0[REDB_GOD_BYTE] & REDB_RECOVERY_REQUIRED != 0)
 }
 
+// redb's super-header fields describing its region geometry (file format 3, all u32 LE).
+const REDB_PAGE_SIZE_OFFSET: usize = 12;
+const REDB_REGION_HEADER_PAGES_OFFSET: usize = 16;
+const REDB_REGION_MAX_DATA_PAGES_OFFSET: usize = 20;
+
+/// Give a freshly formatted (and cleanly closed) database the whole container.
+///
+/// redb grows its file by doubling (up to 4 GiB regions) and its buddy allocator then hands
+/// out pages anywhere in the new space, often at the top. On a device of fixed capacity a
+/// doubling past the capacity leads to writes beyond it long before the container is full
+/// (measured: "no space" at 73-77 % full). redb adopts a longer file as a larger layout when
+/// it opens a cleanly closed database whose file length is a valid region layout, so the
+/// file is extended once, here, to the longest such length that fits: redb never needs to
+/// grow again and every page it allocates lies inside the container.
+pub(crate) fn extend_to_capacity(device: &dyn BlockDevice) -> io::Result<()> {
+    let mut block0 = vec![0u8; BLOCK_SIZE];
+    device.read_blocks(0, &mut block0, ReadMode::Strict)?;
+    if block0[..REDB_MAGIC.len()] != REDB_MAGIC {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "not a redb database",
+        ));
+    }
+    let field = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            block0[at..at + 4].try_into().expect("4 bytes"),
+        ))
+    };
+    let page = field(REDB_PAGE_SIZE_OFFSET);
+    let header_pages = field(REDB_REGION_HEADER_PAGES_OFFSET);
+    let max_data_pages = field(REDB_REGION_MAX_DATA_PAGES_OFFSET);
+    let capacity = device.capacity_blocks() * BLOCK;
+    let Some(target) = largest_layout_len(capacity, page, header_pages, max_data_pages) else {
+        return Ok(());
+    };
+    if target > device.len() {
+        device.set_len(target)?;
+        device.sync()?;
+    }
+    Ok(())
+}
+
+/// The longest file length not above `capacity` that redb maps exactly onto a region layout:
+/// the super-header page, full regions, then a trailing region of at least one data page.
+fn largest_layout_len(
+    capacity: u64,
+    page: u64,
+    header_pages: u64,
+    max_data_pages: u64,
+) -> Option<u64> {
+    if page == 0 || !page.is_multiple_of(BLOCK) || max_data_pages == 0 {
+        return None;
+    }
+    let full_region = (header_pages + max_data_pages) * page;
+    let available = capacity.checked_sub(page)?;
+    let full_regions = available / full_region;
+    let rest = available - full_regions * full_region;
+    let trailing_pages = rest / page;
+    let trailing = if trailing_pages > header_pages {
+        trailing_pages * page
+    } else {
+        0
+    };
+    let len = page + full_regions * full_region + trailing;
+    (len > page).then_some(len)
+}
+
 impl redb::StorageBackend for DeviceBackend {
     fn len(&self) -> Result<u64, io::Error> {
         Ok(self.device.len())
@@ -127,5 +194,33 @@ impl redb::StorageBackend for DeviceBackend {
         let start = (offset - first * BLOCK) as usize;
         buf[start..start + data.len()].copy_from_slice(data);
         Ok(self.device.write_blocks(first, &buf)?)
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::largest_layout_len;
+
+    #[test]
+    fn layouts_fill_the_capacity_in_whole_pages() {
+        // One trailing region: everything but a partial page.
+        assert_eq!(
+            largest_layout_len(66_441_216, 4096, 3, 1 << 20),
+            Some(66_441_216)
+        );
+        assert_eq!(largest_layout_len(12_388, 4096, 1, 1 << 20), Some(12_288));
+        // Too small for a header page, a region header and a data page.
+        assert_eq!(largest_layout_len(10_000, 4096, 1, 1 << 20), None);
+        // Full regions, then a trailing one.
+        let full = (2 + 8) * 4096;
+        assert_eq!(
+            largest_layout_len(4096 + 2 * full + 5 * 4096, 4096, 2, 8),
+            Some(4096 + 2 * full + 5 * 4096)
+        );
+        // A remainder too small for a trailing region is left unused.
+        assert_eq!(
+            largest_layout_len(4096 + 2 * full + 2 * 4096, 4096, 2, 8),
+            Some(4096 + 2 * full)
+        );
     }
 }

@@ -106,7 +106,9 @@ impl Fs {
             tx.put_inode(ROOT_INO, &root, true)?;
             Ok(())
         })?;
-        store.close()
+        store.close()?;
+        crate::backend::extend_to_capacity(store.device().as_ref())
+            .map_err(|e| FsError::Storage(format!("cannot size the database: {e}")))
     }
 
     /// Open the file system on a container's block device. A read-only file system never
