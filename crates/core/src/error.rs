@@ -123,7 +123,11 @@ impl From<BlockError> for io::Error {
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
     /// Neither end of the file carries a secvol header.
-    #[error("{}: not a secvol container", path.display())]
+    #[error(
+        "{}: not a secvol container (if it is one whose both headers were destroyed, \
+         'secvol header restore' puts a header backup back)",
+        path.display()
+    )]
     NotAContainer {
         /// The file.
         path: PathBuf,
@@ -167,7 +171,10 @@ pub enum ContainerError {
     #[error(transparent)]
     Kdf(#[from] KdfError),
     /// The header MAC did not verify after unlocking: header fields were modified.
-    #[error("the header failed authentication after unlocking: its fields were modified")]
+    #[error(
+        "the header failed authentication after unlocking: its fields were modified; restore a \
+         header backup with 'secvol header restore'"
+    )]
     HeaderTampered,
     /// A header backup file belongs to another container.
     #[error("the header backup belongs to another container (UUID {found}, container {expected})")]

@@ -39,12 +39,13 @@ pub fn check_password_strength(password: &str, context: &[&str]) -> Result<(), W
         return Ok(());
     }
     let mut reason = match entropy.feedback().and_then(|f| f.warning()) {
-        Some(warning) => warning.to_string(),
+        // zxcvbn's warnings end with a full stop; ours continue the sentence.
+        Some(warning) => warning.to_string().trim_end_matches('.').to_owned(),
         None => "it would be guessed too quickly".to_string(),
     };
     if let Some(suggestion) = entropy.feedback().and_then(|f| f.suggestions().first()) {
         reason.push_str("; ");
-        reason.push_str(&suggestion.to_string());
+        reason.push_str(suggestion.to_string().trim_end_matches('.'));
     }
     Err(WeakPassword { score, reason })
 }

@@ -81,6 +81,17 @@ pub(crate) fn storage_error(err: impl Into<redb::Error>) -> FsError {
     {
         return FsError::NoSpace;
     }
+    // A block that failed authentication reaches us through redb as an I/O error carrying the
+    // block layer's error: it is damage (exit code 10, EIO), not an ordinary I/O failure.
+    if let redb::Error::Io(io) = &err
+        && let Some(block) = io.get_ref().and_then(|e| e.downcast_ref::<BlockError>())
+        && matches!(
+            block,
+            BlockError::AuthFailed { .. } | BlockError::SuperRecordDamaged
+        )
+    {
+        return FsError::Corrupt(block.to_string());
+    }
     if let redb::Error::Corrupted(detail) = &err {
         return FsError::Corrupt(detail.clone());
     }
