@@ -3,10 +3,12 @@
 //! Run on a file system opened read-only with `lenient_reads`, so that a block failing
 //! authentication reads as zeros (counted by the device) instead of stopping the walk: every
 //! damaged file can then be named. Steps: walk the tree from the root (entries point to
-//! existing inodes of the right kind, directory parents agree, link counts agree); scan every
-//! table for records nothing refers to; read every file's data; finally run redb's own
-//! integrity check, which verifies the checksum of every page — the one check that catches an
-//! older, authentic copy of a block put back in place (replay).
+//! existing inodes of the right kind, directory parents agree, link counts agree); scan the
+//! tables for records nothing refers to; read every file's data, and only then scan the data
+//! chunks for strays (a damaged data block must first be met while reading its file, or the
+//! file could not be named); finally run redb's own integrity check, which verifies the
+//! checksum of every page — the one check that catches an older, authentic copy of a block
+//! put back in place (replay).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -132,11 +134,12 @@ impl Fs {
         let device = std::sync::Arc::clone(self.store.device());
         let failures_before = device.tolerated_failures();
 
-        // Pass 1: tables.
-        let (inodes, chunks, (symlinks, xattr_owners), orphans) = self.run_read(|tx| {
+        // Pass 1: tables. The data chunks are scanned only after pass 4 has read every file:
+        // scanning them reads (and caches) every data page, and a damaged block must first be
+        // met while reading its file, or the file could not be named.
+        let (inodes, (symlinks, xattr_owners), orphans) = self.run_read(|tx| {
             Ok((
                 tx.all_inodes()?,
-                tx.all_chunk_keys()?,
                 tx.symlink_and_xattr_owners()?,
                 tx.orphans()?,
             ))
@@ -292,25 +295,6 @@ impl Fs {
                 detail: format!("extended attributes of missing inode {ino}"),
             });
         }
-        let mut stray_chunks: BTreeMap<Ino, u64> = BTreeMap::new();
-        for (ino, index, len) in &chunks {
-            let ok = records.get(ino).is_some_and(|inode| {
-                inode.kind == FileKind::RegularFile
-                    && index * CHUNK_SIZE + *len as u64 <= inode.size
-            });
-            if !ok {
-                *stray_chunks.entry(*ino).or_default() += 1;
-            }
-        }
-        for (ino, count) in stray_chunks {
-            let path = paths
-                .get(&ino)
-                .map_or_else(|| format!("<inode {ino}>"), |p| show(p));
-            report.problems.push(Problem::StrayRecords {
-                detail: format!("{count} data chunk(s) of {path} outside the file"),
-            });
-        }
-
         // Pass 4: read every file's data.
         let files: Vec<(Ino, u64)> = sorted
             .iter()
@@ -346,6 +330,27 @@ impl Fs {
                 });
             }
             progress(done as u64 + 1, total);
+        }
+
+        // Data chunks that belong to no file, or lie past a file's end.
+        let chunks = self.run_read(|tx| tx.all_chunk_keys())?;
+        let mut stray_chunks: BTreeMap<Ino, u64> = BTreeMap::new();
+        for (ino, index, len) in &chunks {
+            let ok = records.get(ino).is_some_and(|inode| {
+                inode.kind == FileKind::RegularFile
+                    && index * CHUNK_SIZE + *len as u64 <= inode.size
+            });
+            if !ok {
+                *stray_chunks.entry(*ino).or_default() += 1;
+            }
+        }
+        for (ino, count) in stray_chunks {
+            let path = paths
+                .get(&ino)
+                .map_or_else(|| format!("<inode {ino}>"), |p| show(p));
+            report.problems.push(Problem::StrayRecords {
+                detail: format!("{count} data chunk(s) of {path} outside the file"),
+            });
         }
 
         // Pass 5: the storage engine's page checksums.

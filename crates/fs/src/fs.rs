@@ -120,6 +120,20 @@ impl Fs {
         } else {
             device
         };
+        if !read_only
+            && device.len() > 0
+            && !crate::backend::redb_needs_recovery(&*device)
+                .map_err(crate::error::storage_error)?
+        {
+            // redb shrinks its file when it closes with a free tail; give it the whole
+            // container again before it opens, or it would grow by doubling past the end.
+            match crate::backend::extend_to_capacity(device.as_ref()) {
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {}
+                other => {
+                    other.map_err(|e| FsError::Storage(format!("cannot size the database: {e}")))?
+                }
+            }
+        }
         let store = Store::open(device, options, false)?;
         let fs = Fs {
             store,
