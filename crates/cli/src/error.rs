@@ -59,6 +59,35 @@ pub enum CliError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The container is mounted already.
+    #[error("{} is already mounted on {}", container.display(), mountpoint.display())]
+    AlreadyMounted {
+        /// The container.
+        container: PathBuf,
+        /// Where.
+        mountpoint: PathBuf,
+    },
+    /// Files inside a mount are still open and `--force` was not given.
+    #[error(
+        "files in {} are still in use by: {holders}. Close them (and leave the folder), then \
+         try again, or use 'secvol unmount --force' to detach it now (the data of those files \
+         is written when they are closed)",
+        mountpoint.display()
+    )]
+    MountBusy {
+        /// The mount point.
+        mountpoint: PathBuf,
+        /// "name (pid N), ...".
+        holders: String,
+    },
+    /// An error the mount daemon reported, with its exit code.
+    #[error("{message}")]
+    Reported {
+        /// The daemon's exit code.
+        code: u8,
+        /// Its one-line message.
+        message: String,
+    },
     /// `secvol check` found damage (the report was printed on standard output).
     #[error("{}: check found damage: {summary}", path.display())]
     DamageFound {

@@ -76,6 +76,8 @@ fn cli_error_code(err: &CliError) -> u8 {
         CliError::FileExists(_) | CliError::ExistsInContainer(_) => ALREADY_EXISTS,
         CliError::BadHeaderBackup { .. } => HEADER_DAMAGED,
         CliError::DamageFound { .. } => DAMAGE_FOUND,
+        CliError::AlreadyMounted { .. } | CliError::MountBusy { .. } => IN_USE,
+        CliError::Reported { code, .. } => *code,
     }
 }
 

@@ -21,6 +21,7 @@
 mod commands;
 mod error;
 mod exit;
+mod mounts;
 mod password;
 mod progress;
 mod size;
@@ -124,6 +125,12 @@ enum Command {
     Mkdir(MkdirArgs),
     Rm(RmArgs),
     Mv(MvArgs),
+    Mount(MountArgs),
+    #[command(alias = "dismount")]
+    Unmount(UnmountArgs),
+    List(ListArgs),
+    #[command(name = "serve-mount", hide = true)]
+    ServeMount(ServeMountArgs),
 }
 
 /// The cipher of the data.
@@ -290,8 +297,8 @@ struct KeyRemoveArgs {
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
     /// The keyslot to remove (0 to 15; 'secvol key list' shows them).
-    #[arg(long, value_name = "N")]
-    slot: usize,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..16))]
+    slot: u8,
 }
 
 /// List the keyslots of a container.
@@ -546,6 +553,83 @@ struct MvArgs {
     password_file: Option<PathBuf>,
 }
 
+/// Mount a container as a folder, so every program can use the files inside.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Unlock a container and mount it on MOUNTPOINT (a folder, created if missing), \
+so that every program reads and writes the files inside as ordinary files while only \
+encrypted data reaches the container file. secvol asks for the password, mounts, and returns \
+once the folder is ready; a background process keeps serving it until 'secvol unmount'.\n\n\
+While mounted, the container is locked: a second mount, or a command that changes it, is \
+refused (exit code 11). Only you see the files unless --allow-other is given; permissions \
+inside are enforced by the system. Changes are written to the container at least every 5 \
+seconds, on fsync, and when unmounting.\n\n\
+Example: secvol mount /media/usb/TimeAcct.sec ~/TimeAcct",
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct MountArgs {
+    /// The container file.
+    container: PathBuf,
+    /// The folder to mount on (created if it does not exist).
+    mountpoint: PathBuf,
+    /// Read the password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Mount read-only: nothing can be changed and nothing is written to the container.
+    #[arg(long)]
+    read_only: bool,
+    /// Stay in the foreground until unmounted (Ctrl-C unmounts); log messages go to the
+    /// terminal (RUST_LOG=info shows more).
+    #[arg(long)]
+    foreground: bool,
+    /// Let other users (and services such as backup software running as another user) see
+    /// the mount; their access is still limited by the files' permissions. Non-root users
+    /// need 'user_allow_other' in /etc/fuse.conf.
+    #[arg(long)]
+    allow_other: bool,
+}
+
+/// Unmount a container: write everything, unmount, wait until the container is closed.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Unmount a mounted container, given its mount point or its container file: \
+secvol writes every change durably into the container, unmounts the folder and waits until \
+the container file is closed; then the drive can be removed.\n\n\
+If programs still have files open inside (or a terminal is in the folder), secvol refuses and \
+names them (exit code 11). --force detaches the folder at once anyway: the programs keep \
+their open files until they close them, and the container is closed after that.",
+    after_long_help = EXIT_CODES_HELP
+)]
+struct UnmountArgs {
+    /// The mount point, or the container file.
+    #[arg(value_name = "MOUNTPOINT|CONTAINER")]
+    target: PathBuf,
+    /// Detach even if files are still open (lazy unmount).
+    #[arg(long)]
+    force: bool,
+}
+
+/// List the mounted containers.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "List the mounted secvol containers: container file, mount point, \
+read-write or read-only, and the process id of the daemon serving it."
+)]
+struct ListArgs {}
+
+/// The mount daemon (internal: started by 'secvol mount', password on standard input).
+#[derive(Debug, Args)]
+struct ServeMountArgs {
+    /// The container file (absolute).
+    container: PathBuf,
+    /// The mount point (absolute).
+    mountpoint: PathBuf,
+    #[arg(long)]
+    read_only: bool,
+    #[arg(long)]
+    allow_other: bool,
+}
+
 fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
@@ -577,6 +661,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Mkdir(args) => commands::files::mkdir(&args),
         Command::Rm(args) => commands::files::rm(&args),
         Command::Mv(args) => commands::files::mv(&args),
+        Command::Mount(args) => commands::mount::mount(&args),
+        Command::Unmount(args) => commands::mount::unmount(&args),
+        Command::List(ListArgs {}) => commands::mount::list(),
+        Command::ServeMount(args) => commands::mount::serve(&args),
     }
 }
 

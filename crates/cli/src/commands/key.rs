@@ -35,8 +35,9 @@ pub fn remove(args: &KeyRemoveArgs) -> anyhow::Result<()> {
     let path = args.container.as_path();
     let source = PasswordSource::from_option(args.password_file.as_deref());
     let mut unlocked = open_and_unlock(path, Access::ReadWrite, &source)?;
-    let own_slot = unlocked.opened_slot() == args.slot;
-    unlocked.remove_keyslot(args.slot)?;
+    let slot = usize::from(args.slot);
+    let own_slot = unlocked.opened_slot() == slot;
+    unlocked.remove_keyslot(slot)?;
     if own_slot {
         eprintln!(
             "warning: keyslot {} held the password you just typed; that password no longer \

@@ -8,6 +8,7 @@ pub mod files;
 pub mod header;
 pub mod info;
 pub mod key;
+pub mod mount;
 pub mod passwd;
 pub mod volume;
 
@@ -113,6 +114,17 @@ pub fn open_and_unlock(
 /// Warn on stderr about damaged or differing header copies. `opened_from_backup` is `None`
 /// when nothing was unlocked (public facts only).
 pub fn warn_header_state(path: &Path, status: HeaderStatus, opened_from_backup: Option<bool>) {
+    if let Some(warning) = header_warning(path, status, opened_from_backup) {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// The warning about damaged or differing header copies, if any (without "warning: ").
+pub fn header_warning(
+    path: &Path,
+    status: HeaderStatus,
+    opened_from_backup: Option<bool>,
+) -> Option<String> {
     let repair = format!("secvol header repair {}", shell_word(path));
     let name = path.display();
     let primary_reason = match status.primary {
@@ -123,21 +135,23 @@ pub fn warn_header_state(path: &Path, status: HeaderStatus, opened_from_backup: 
         Ok(()) => None,
     };
     if let Some(reason) = primary_reason {
-        eprintln!(
-            "warning: the primary header of {name} is damaged ({reason}); opened from the \
-             backup copy. Run '{repair}' to rewrite it."
-        );
+        Some(format!(
+            "the primary header of {name} is damaged ({reason}); opened from the backup copy. \
+             Run '{repair}' to rewrite it."
+        ))
     } else if let Err(damage) = status.backup {
-        eprintln!(
-            "warning: the backup header of {name} (at the end of the file) is damaged ({}). \
-             Run '{repair}' to rewrite it.",
+        Some(format!(
+            "the backup header of {name} (at the end of the file) is damaged ({}). Run \
+             '{repair}' to rewrite it.",
             damage_text(damage)
-        );
+        ))
     } else if status.copies_differ {
-        eprintln!(
-            "warning: the two header copies of {name} differ (a header update was probably \
+        Some(format!(
+            "the two header copies of {name} differ (a header update was probably \
              interrupted). Run '{repair}' to make them the same."
-        );
+        ))
+    } else {
+        None
     }
 }
 

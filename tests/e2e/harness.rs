@@ -1,0 +1,233 @@
+//! The sandbox every end-to-end test runs in, and helpers to drive `secvol`.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A strong password that passes the policy.
+pub const PASSWORD: &str = "clinic-umbrella-violet-tractor-42";
+
+/// What a run of `secvol` did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, Some(0), "expected success: {self:#?}");
+        self
+    }
+
+    #[track_caller]
+    pub fn fails_with(self, code: i32) -> Run {
+        assert_eq!(self.code, Some(code), "unexpected exit code: {self:#?}");
+        self
+    }
+}
+
+/// A temporary directory holding containers, mount points and a password file.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    pub password_file: PathBuf,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        // Not under /tmp when that is a tmpfs the test user cannot traverse? Root runs the
+        // tests; a private 0711 directory lets setpriv'd users reach the mount point to be
+        // refused by FUSE itself, not by the directory permissions.
+        let dir = tempfile::Builder::new()
+            .prefix("secvol-e2e-")
+            .tempdir()
+            .expect("temporary directory");
+        set_mode(dir.path(), 0o711);
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
+        set_mode(&password_file, 0o600);
+        Sandbox { dir, password_file }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn secvol<S: AsRef<OsStr>>(&self, args: &[S]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_secvol"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("secvol runs");
+        Run::from(output)
+    }
+
+    /// Create `name` of `size` (cheap KDF, sparse) and return its path.
+    pub fn create(&self, name: &str, size: &str) -> PathBuf {
+        let path = self.path(name);
+        self.secvol(&[
+            OsStr::new("create"),
+            path.as_os_str(),
+            OsStr::new("--size"),
+            OsStr::new(size),
+            OsStr::new("--password-file"),
+            self.password_file.as_os_str(),
+            OsStr::new("--scrypt-log-n"),
+            OsStr::new("10"),
+            OsStr::new("--quick"),
+        ])
+        .ok();
+        path
+    }
+
+    /// `secvol mount CONTAINER MOUNTPOINT --password-file ...` + extra args.
+    pub fn try_mount(&self, container: &Path, mountpoint: &Path, extra: &[&str]) -> Run {
+        let mut args: Vec<&OsStr> = vec![
+            OsStr::new("mount"),
+            container.as_os_str(),
+            mountpoint.as_os_str(),
+            OsStr::new("--password-file"),
+            self.password_file.as_os_str(),
+        ];
+        args.extend(extra.iter().map(OsStr::new));
+        self.secvol(&args)
+    }
+
+    /// Mount and assert success.
+    pub fn mount(&self, container: &Path, mountpoint: &Path) {
+        self.try_mount(container, mountpoint, &[]).ok();
+        assert!(
+            is_mounted(mountpoint),
+            "{} is not mounted",
+            mountpoint.display()
+        );
+    }
+
+    /// Unmount and assert success (the daemon has exited when this returns).
+    pub fn unmount(&self, mountpoint: &Path) {
+        self.secvol(&[OsStr::new("unmount"), mountpoint.as_os_str()])
+            .ok();
+        assert!(
+            !is_mounted(mountpoint),
+            "{} is still mounted",
+            mountpoint.display()
+        );
+    }
+
+    /// `secvol check CONTAINER` must find nothing wrong.
+    pub fn check_clean(&self, container: &Path) {
+        let run = self
+            .secvol(&[
+                OsStr::new("check"),
+                container.as_os_str(),
+                OsStr::new("--password-file"),
+                self.password_file.as_os_str(),
+            ])
+            .ok();
+        assert!(run.stdout.contains("no damage found"), "{run:#?}");
+    }
+
+    fn mounts_inside(&self) -> Vec<PathBuf> {
+        let root = self.dir.path().to_path_buf();
+        mount_points()
+            .into_iter()
+            .filter(|mountpoint| mountpoint.starts_with(&root))
+            .collect()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let left = self.mounts_inside();
+        for mountpoint in &left {
+            let _ = Command::new("fusermount3")
+                .args(["-u", "-z"])
+                .arg(mountpoint)
+                .status();
+        }
+        if !left.is_empty() && !std::thread::panicking() {
+            panic!("the test left mounts behind: {left:?}");
+        }
+    }
+}
+
+/// Mount points from the mount table (kernel escapes decoded for spaces only, enough here).
+pub fn mount_points() -> Vec<PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(field.replace("\\040", " ")))
+        .collect()
+}
+
+pub fn is_mounted(mountpoint: &Path) -> bool {
+    let canonical = mountpoint
+        .canonicalize()
+        .unwrap_or_else(|_| mountpoint.to_path_buf());
+    mount_points().contains(&canonical)
+}
+
+pub fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Run a program, assert success, return stdout.
+#[track_caller]
+pub fn run(program: &str, args: &[&OsStr], dir: &Path) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so expected contents can be recomputed.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A local tree of `files` files in nested directories, with a symlink and odd names.
+pub fn make_tree(root: &Path, files: usize) {
+    for i in 0..files {
+        let dir = root.join(format!("dept-{}/patient {:03}", i % 7, i % 41));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(format!("scan-{i:05}.pdf")),
+            pattern(i as u64, (i * 7919) % 200_000),
+        )
+        .unwrap();
+    }
+    std::fs::write(root.join("ünïcödé näme.txt"), b"names are bytes\n").unwrap();
+    std::os::unix::fs::symlink("dept-0", root.join("first-department")).unwrap();
+}
