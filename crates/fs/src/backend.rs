@@ -108,6 +108,31 @@ const REDB_REGION_MAX_DATA_PAGES_OFFSET: usize = 20;
 /// file is extended once, here, to the longest such length that fits: redb never needs to
 /// grow again and every page it allocates lies inside the container.
 pub(crate) fn extend_to_capacity(device: &dyn BlockDevice) -> io::Result<()> {
+    let (page, header_pages, max_data_pages) = redb_geometry(device)?;
+    let capacity = device.capacity_blocks() * BLOCK;
+    let Some(target) = largest_layout_len(capacity, page, header_pages, max_data_pages) else {
+        return Ok(());
+    };
+    if target > device.len() {
+        device.set_len(target)?;
+        device.sync()?;
+    }
+    Ok(())
+}
+
+/// Whether the database file is shorter than the longest layout that fits the container
+/// (redb shrank it at a commit).
+pub(crate) fn shrunk_below_capacity(device: &dyn BlockDevice) -> io::Result<bool> {
+    let (page, header_pages, max_data_pages) = redb_geometry(device)?;
+    let capacity = device.capacity_blocks() * BLOCK;
+    Ok(
+        largest_layout_len(capacity, page, header_pages, max_data_pages)
+            .is_some_and(|target| device.len() < target),
+    )
+}
+
+/// redb's page size, region header pages and region data pages, from its super-header.
+fn redb_geometry(device: &dyn BlockDevice) -> io::Result<(u64, u64, u64)> {
     let mut block0 = vec![0u8; BLOCK_SIZE];
     device.read_blocks(0, &mut block0, ReadMode::Strict)?;
     if block0[..REDB_MAGIC.len()] != REDB_MAGIC {
@@ -121,18 +146,11 @@ pub(crate) fn extend_to_capacity(device: &dyn BlockDevice) -> io::Result<()> {
             block0[at..at + 4].try_into().expect("4 bytes"),
         ))
     };
-    let page = field(REDB_PAGE_SIZE_OFFSET);
-    let header_pages = field(REDB_REGION_HEADER_PAGES_OFFSET);
-    let max_data_pages = field(REDB_REGION_MAX_DATA_PAGES_OFFSET);
-    let capacity = device.capacity_blocks() * BLOCK;
-    let Some(target) = largest_layout_len(capacity, page, header_pages, max_data_pages) else {
-        return Ok(());
-    };
-    if target > device.len() {
-        device.set_len(target)?;
-        device.sync()?;
-    }
-    Ok(())
+    Ok((
+        field(REDB_PAGE_SIZE_OFFSET),
+        field(REDB_REGION_HEADER_PAGES_OFFSET),
+        field(REDB_REGION_MAX_DATA_PAGES_OFFSET),
+    ))
 }
 
 /// The longest file length not above `capacity` that redb maps exactly onto a region layout:

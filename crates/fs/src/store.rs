@@ -6,8 +6,11 @@
 //! committed durably (one `fdatasync` of the container) when
 //! * a caller asks (`fsync`, `fsyncdir`, `sync`, unmount),
 //! * it is older than the commit interval (5 s by default, like ext4's commit interval),
-//! * it has written more than the dirty limit (256 MiB by default, capped at 1/8 of the
-//!   container), which bounds both memory and the space pinned by copy-on-write,
+//! * it has written more than the dirty limit (64 MiB by default, capped at 1/4 of the cache
+//!   and 1/8 of the container), which bounds both memory and the space pinned by
+//!   copy-on-write, and keeps the transaction inside redb's write buffer (half the cache):
+//!   past it, redb writes pages out early and rewrites them when the same transaction
+//!   touches them again, which doubled the bytes written by large sequential writes,
 //! * the container is nearly full (then after every changing operation, so a surprise
 //!   "no space" from the storage engine can lose at most that operation).
 //!
@@ -37,8 +40,8 @@ use crate::schema::{
 pub struct FsOptions {
     /// Commit durably at least this often while there are changes.
     pub commit_interval: Duration,
-    /// Commit durably once a transaction has written this many bytes (also capped at 1/8 of
-    /// the container).
+    /// Commit durably once a transaction has written this many bytes (also capped at 1/4 of
+    /// `cache_size` and 1/8 of the container).
     pub dirty_limit: u64,
     /// redb's page cache (half of it is its write buffer).
     pub cache_size: usize,
@@ -54,7 +57,7 @@ impl Default for FsOptions {
     fn default() -> Self {
         FsOptions {
             commit_interval: Duration::from_secs(5),
-            dirty_limit: 256 << 20,
+            dirty_limit: 64 << 20,
             cache_size: 256 << 20,
             read_only: false,
             lenient_reads: false,
@@ -208,7 +211,13 @@ impl Store {
         let capacity = device.capacity_blocks() * 4096;
         let (db, backend) = open_database(&device, &options)?;
         let usable_bytes = Self::usable_for_capacity(capacity);
-        let dirty_limit = options.dirty_limit.min(capacity / 8).max(1 << 20);
+        // A transaction larger than redb's write buffer (half the cache) spills pages that it
+        // then rewrites: keep it within a quarter of the cache (the account overestimates).
+        let dirty_limit = options
+            .dirty_limit
+            .min(capacity / 8)
+            .min(options.cache_size as u64 / 4)
+            .max(1 << 20);
         let store = Arc::new(Store {
             device,
             slot: Mutex::new(Slot {
@@ -420,10 +429,40 @@ impl Store {
                 slot.counters.pinned_bytes = 0;
                 slot.written = 0;
                 self.durable_commits.fetch_add(1, Ordering::Relaxed);
+                self.regrow_if_shrunk(slot);
                 Ok(())
             }
             Err(TxError::Fs(err)) => Err(err),
             Err(TxError::Storage(err)) => Err(self.storage_failure(slot, err)),
+        }
+    }
+
+    /// redb shrinks its file at a commit that leaves the tail free, and would later grow it
+    /// again by doubling, past the container's capacity (see
+    /// [`crate::backend::extend_to_capacity`]). After such a commit, close the database
+    /// (a clean shutdown: nothing is lost, the commit is durable), give the file the whole
+    /// container again and reopen, so redb adopts the full layout. Rare: only after large
+    /// deletions.
+    fn regrow_if_shrunk(&self, slot: &mut Slot) {
+        let shrunk = crate::backend::shrunk_below_capacity(&*self.device).unwrap_or(false);
+        if !shrunk || slot.txn.is_some() {
+            return;
+        }
+        log::debug!("the database file shrank; giving it the whole container again");
+        slot.db = None;
+        slot.backend = None;
+        let reopened = crate::backend::extend_to_capacity(&*self.device)
+            .map_err(storage_error)
+            .and_then(|()| open_database(&self.device, &self.options));
+        match reopened {
+            Ok((db, backend)) => {
+                slot.db = Some(db);
+                slot.backend = Some(backend);
+            }
+            Err(err) => {
+                log::error!("cannot reopen the database after it shrank: {err}");
+                slot.broken = Some(err.to_string());
+            }
         }
     }
 
