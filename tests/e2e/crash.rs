@@ -107,3 +107,83 @@ fn a_full_container_answers_enospc_and_recovers_after_deleting() {
     assert!(std::fs::read(mnt.join("after.bin")).unwrap() == data);
     sandbox.unmount(&mnt);
 }
+
+#[test]
+fn sigterm_to_the_daemon_unmounts_cleanly_and_keeps_unsynced_writes() {
+    let sandbox = Sandbox::new();
+    let container = sandbox.create("Term.sec", "32M");
+    let mnt = sandbox.path("term");
+    sandbox.mount(&container, &mnt);
+    // Written, never fsynced: a clean shutdown must still commit it.
+    std::fs::write(mnt.join("letter.txt"), pattern(7, 300_000)).unwrap();
+    let pid = daemon_pid(&sandbox, &mnt);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let start = Instant::now();
+    while is_mounted(&mnt) || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the daemon did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sandbox.check_clean(&container);
+    sandbox.mount(&container, &mnt);
+    assert!(std::fs::read(mnt.join("letter.txt")).unwrap() == pattern(7, 300_000));
+    sandbox.unmount(&mnt);
+}
+
+#[test]
+fn a_foreground_mount_serves_until_ctrl_c_and_then_commits() {
+    use std::os::unix::process::CommandExt;
+    let sandbox = Sandbox::new();
+    let container = sandbox.create("Fg.sec", "32M");
+    let mnt = sandbox.path("fg");
+    let mut foreground = std::process::Command::new(env!("CARGO_BIN_EXE_secvol"))
+        .arg("mount")
+        .arg(&container)
+        .arg(&mnt)
+        .arg("--password-file")
+        .arg(&sandbox.password_file)
+        .arg("--foreground")
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !is_mounted(&mnt) {
+        assert!(start.elapsed() < Duration::from_secs(20), "never mounted");
+        assert!(
+            foreground.try_wait().unwrap().is_none(),
+            "mount --foreground exited"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(mnt.join("note.txt"), b"typed in the foreground").unwrap();
+    // Ctrl-C in the terminal: SIGINT to the whole foreground process group.
+    let group = format!("-{}", foreground.id());
+    let status = std::process::Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = foreground.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("Unmounted"),
+        "{output:?}"
+    );
+    assert!(!is_mounted(&mnt));
+    sandbox.check_clean(&container);
+    sandbox.mount(&container, &mnt);
+    assert_eq!(
+        std::fs::read(mnt.join("note.txt")).unwrap(),
+        b"typed in the foreground"
+    );
+    sandbox.unmount(&mnt);
+}
