@@ -199,7 +199,18 @@ fn an_older_authentic_block_put_back_is_never_silent() {
     assert!(changed.len() >= 5, "{changed:?}");
     let mut detected = Vec::new();
     let mut unused = Vec::new();
+    // Growing the database file back to the whole container (after the clean close shrank
+    // it) rewrites many free blocks; replaying a free block changes nothing readable, so
+    // only a sample of them is replayed (the in-use ones all are).
+    let mut free_sampled = 0;
     for &index in &changed {
+        if is_unused(&geometry, &newer, index) {
+            free_sampled += 1;
+            if free_sampled > 16 {
+                unused.push(index);
+                continue;
+            }
+        }
         let replayed = with_block_from(&geometry, &newer, &older, index);
         match detect(replayed) {
             Detection::Silent(_) => {
@@ -224,7 +235,11 @@ fn an_older_authentic_block_put_back_is_never_silent() {
             .collect::<Vec<_>>(),
         unused.len()
     );
-    assert!(detected.len() >= changed.len() / 2, "{detected:?}");
+    let in_use = changed.len() - unused.len();
+    assert!(
+        in_use >= 5 && detected.len() >= in_use / 2,
+        "{in_use} replayed blocks in use, detected {detected:?}"
+    );
 }
 
 impl Detection {
