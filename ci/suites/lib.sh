@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 cargo build --quiet -p secvol
-secvol="$PWD/target/debug/secvol"
+secvol="${CARGO_TARGET_DIR:-$PWD/target}/debug/secvol"
 work="$(mktemp -d /var/tmp/secvol-suite.XXXXXX)"
 chmod 755 "$work"
 mnt="$work/mnt"
