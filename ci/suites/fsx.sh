@@ -2,7 +2,7 @@
 # fsx (the file-system exerciser, `cargo install fsx`) against a mounted container, with
 # data verification on every read: FSX_OPS operations (default 100,000) with mmap reads and
 # writes, then the same number without mmap. Zero miscompares allowed (fsx exits non-zero).
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 
 command -v fsx >/dev/null || { echo "fsx is not installed (cargo install fsx)" >&2; exit 1; }
 ops="${FSX_OPS:-100000}"

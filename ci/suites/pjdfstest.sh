@@ -2,7 +2,7 @@
 # pjdfstest (the POSIX conformance suite, `cargo install pjdfstest`) against a mounted
 # container. Every test must pass; the skipped ones are listed with their reasons in
 # docs/conformance.md. Needs root (the suite switches users) and the user "tests".
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 
 command -v pjdfstest >/dev/null || { echo "pjdfstest is not installed (cargo install pjdfstest)" >&2; exit 1; }
 id tests >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin tests
