@@ -64,8 +64,8 @@ that belongs to another container
    7  unsupported container format version
    8  key-derivation (scrypt) parameters out of bounds
    9  weak password refused
-  10  damage found (check)
-  11  container in use by another process (mounted?)
+  10  damage found (check, or reading a damaged file)
+  11  container in use (mounted), already mounted, or files still open at unmount
   12  file already exists"
     };
 }
@@ -396,9 +396,11 @@ struct HeaderRepairArgs {
     long_about = "Read the whole container without changing it and check that every stored \
 block is intact (each block carries an authentication tag, so any change is detected). \
 Reports both header copies, both super slots (where the container keeps its length and first \
-block) and every damaged range of blocks.\n\n\
-Exit code 0 if everything is intact, 10 if anything is damaged (a data block, a super slot \
-or a header copy). Refused while the container is mounted read-write (exit code 11).",
+block) and every damaged range of blocks. Then walk the file system inside: the database's own \
+page checksums, every directory entry, link counts, every file's data; damaged files are named \
+by path, and files deleted while open (left by a crash) are listed.\n\n\
+Exit code 0 if everything is intact, 10 if anything is damaged. Refused while the container \
+is mounted read-write (exit code 11).",
     after_long_help = PASSWORD_AND_EXIT_CODES_HELP
 )]
 struct CheckArgs {
