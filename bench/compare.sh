@@ -349,7 +349,7 @@ run_system() {
         record "$sys" rss "$(awk -v k="$peak_rss_kib" 'BEGIN { printf "%.0f", k / 1024 }')"
     fi
     rm -rf "$dir"
-    log "values so far: $(grep "^$sys " "$work/results.txt" | awk '{ printf "%s=%s ", $2, $3 }' || true)"
+    log "values so far: $sys: $(grep "^$sys " "$work/results.txt" | awk '{ printf "%s=%s ", $2, $3 }' || true)"
 }
 
 active=()
