@@ -13,7 +13,7 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use secvol_core::{BLOCK_SIZE, BlockDevice, ReadMode};
 
@@ -29,6 +29,12 @@ const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0
 pub(crate) struct BackendState {
     recovering: AtomicBool,
     always_lenient: bool,
+    /// The file length redb believes in. The device itself never shrinks under redb: when
+    /// redb shrinks its file (at a clean close, or a commit that frees the tail), only this
+    /// length goes down, so the blocks stay allocated and the next open adopts the full
+    /// layout again without writing zero markers over the whole container (which costs
+    /// 1/128 of the container per open: 64 MiB for 8 GiB).
+    redb_len: AtomicU64,
 }
 
 /// The backend object owned by redb.
@@ -46,6 +52,7 @@ impl DeviceBackend {
         let state = Arc::new(BackendState {
             recovering: AtomicBool::new(false),
             always_lenient,
+            redb_len: AtomicU64::new(device.len()),
         });
         (
             DeviceBackend {
@@ -120,14 +127,17 @@ pub(crate) fn extend_to_capacity(device: &dyn BlockDevice) -> io::Result<()> {
     Ok(())
 }
 
-/// Whether the database file is shorter than the longest layout that fits the container
-/// (redb shrank it at a commit).
-pub(crate) fn shrunk_below_capacity(device: &dyn BlockDevice) -> io::Result<bool> {
+/// Whether redb's file is shorter than the longest layout that fits the container (redb
+/// shrank it at a commit).
+pub(crate) fn shrunk_below_capacity(
+    device: &dyn BlockDevice,
+    state: &BackendState,
+) -> io::Result<bool> {
     let (page, header_pages, max_data_pages) = redb_geometry(device)?;
     let capacity = device.capacity_blocks() * BLOCK;
     Ok(
         largest_layout_len(capacity, page, header_pages, max_data_pages)
-            .is_some_and(|target| device.len() < target),
+            .is_some_and(|target| state.redb_len.load(Ordering::Acquire) < target),
     )
 }
 
@@ -180,7 +190,7 @@ fn largest_layout_len(
 
 impl redb::StorageBackend for DeviceBackend {
     fn len(&self) -> Result<u64, io::Error> {
-        Ok(self.device.len())
+        Ok(self.state.redb_len.load(Ordering::Acquire))
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
@@ -192,7 +202,12 @@ impl redb::StorageBackend for DeviceBackend {
     }
 
     fn set_len(&self, len: u64) -> Result<(), io::Error> {
-        Ok(self.device.set_len(len.div_ceil(BLOCK) * BLOCK)?)
+        let blocks = len.div_ceil(BLOCK) * BLOCK;
+        if blocks > self.device.len() {
+            self.device.set_len(blocks)?;
+        }
+        self.state.redb_len.store(len, Ordering::Release);
+        Ok(())
     }
 
     fn sync_data(&self) -> Result<(), io::Error> {

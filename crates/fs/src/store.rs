@@ -444,7 +444,9 @@ impl Store {
     /// container again and reopen, so redb adopts the full layout. Rare: only after large
     /// deletions.
     fn regrow_if_shrunk(&self, slot: &mut Slot) {
-        let shrunk = crate::backend::shrunk_below_capacity(&*self.device).unwrap_or(false);
+        let shrunk = slot.backend.as_ref().is_some_and(|backend| {
+            crate::backend::shrunk_below_capacity(&*self.device, backend).unwrap_or(false)
+        });
         if !shrunk || slot.txn.is_some() {
             return;
         }

@@ -36,3 +36,29 @@ fn a_written_file_reads_back_after_close_and_reopen() {
     assert!(matches!(fs.resolve(b"/hello.txt"), Err(FsError::NotFound)));
     fs.close().unwrap();
 }
+
+#[test]
+fn the_database_keeps_the_whole_container_across_close_and_reopen() {
+    // redb shrinks its file when it closes with a free tail. The device must not follow: the
+    // next open would otherwise cover the whole container with zero markers again (1/128 of
+    // the container written at every mount).
+    let storage = new_storage(16 << 20);
+    let full = device(storage.clone(), true).len();
+    assert!(
+        full > 15 << 20,
+        "the formatted database should span the container: {full}"
+    );
+    for round in 0..3 {
+        let fs = open(storage.clone());
+        let (attr, fh) = fs
+            .create(ROOT_INO, b"big.bin", 0o644, OpenFlags::READ_WRITE, ME)
+            .unwrap();
+        fs.write(fh, 0, &vec![round as u8 + 1; 3 << 20]).unwrap();
+        fs.release(fh).unwrap();
+        fs.forget(attr.ino, 1);
+        fs.sync().unwrap();
+        fs.unlink(ROOT_INO, b"big.bin").unwrap();
+        fs.close().unwrap();
+        assert_eq!(device(storage.clone(), true).len(), full, "round {round}");
+    }
+}
