@@ -440,9 +440,9 @@ impl Store {
     /// redb shrinks its file at a commit that leaves the tail free, and would later grow it
     /// again by doubling, past the container's capacity (see
     /// [`crate::backend::extend_to_capacity`]). After such a commit, close the database
-    /// (a clean shutdown: nothing is lost, the commit is durable), give the file the whole
-    /// container again and reopen, so redb adopts the full layout. Rare: only after large
-    /// deletions.
+    /// (a clean shutdown: nothing is lost, the commit is durable) and reopen it: the device
+    /// itself never shrank, so the new backend shows redb the whole container again and redb
+    /// adopts the full layout. Rare: only after large deletions.
     fn regrow_if_shrunk(&self, slot: &mut Slot) {
         let shrunk = slot.backend.as_ref().is_some_and(|backend| {
             crate::backend::shrunk_below_capacity(&*self.device, backend).unwrap_or(false)
@@ -453,10 +453,7 @@ impl Store {
         log::debug!("the database file shrank; giving it the whole container again");
         slot.db = None;
         slot.backend = None;
-        let reopened = crate::backend::extend_to_capacity(&*self.device)
-            .map_err(storage_error)
-            .and_then(|()| open_database(&self.device, &self.options));
-        match reopened {
+        match open_database(&self.device, &self.options) {
             Ok((db, backend)) => {
                 slot.db = Some(db);
                 slot.backend = Some(backend);
