@@ -20,8 +20,23 @@ use crate::{CatArgs, GetArgs, LsArgs, MkdirArgs, MvArgs, PutArgs, RmArgs};
 /// Size of the reads and writes between the container and local files.
 const COPY_CHUNK: usize = 1 << 20;
 
-fn source(option: Option<&Path>) -> PasswordSource {
-    PasswordSource::from_option(option)
+/// Ask for the password (or read `password_file`) and open the target's container.
+fn open_volume(
+    target: &Target,
+    password_file: Option<&Path>,
+    writable: bool,
+) -> anyhow::Result<Volume> {
+    Volume::open(
+        &target.container,
+        &PasswordSource::from_option(password_file),
+        writable,
+    )
+}
+
+/// The attributes of the path a `CONTAINER:/PATH` argument names.
+fn resolve_target(fs: &Fs, target: &Target) -> anyhow::Result<Attr> {
+    fs.resolve(&target.path)
+        .map_err(|e| at(target, &target.path, e))
 }
 
 /// An error about one path inside the container: `CONTAINER:/PATH: reason`.
@@ -61,15 +76,9 @@ fn entries(fs: &Fs, ino: u64) -> Result<Vec<secvol_fs::DirEntry>, FsError> {
 /// `secvol ls [-l] CONTAINER[:/PATH]`.
 pub fn ls(args: &LsArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.target);
-    let volume = Volume::open(
-        &target.container,
-        &source(args.password_file.as_deref()),
-        false,
-    )?;
+    let volume = open_volume(&target, args.password_file.as_deref(), false)?;
     let fs = volume.fs();
-    let attr = fs
-        .resolve(&target.path)
-        .map_err(|e| at(&target, &target.path, e))?;
+    let attr = resolve_target(fs, &target)?;
     let mut out = BufWriter::new(io::stdout().lock());
     if attr.kind == FileKind::Directory {
         for entry in entries(fs, attr.ino).map_err(|e| at(&target, &target.path, e))? {
@@ -174,15 +183,9 @@ pub fn utc_text(secs: i64) -> String {
 /// `secvol cat CONTAINER:/PATH`: the file's bytes on standard output.
 pub fn cat(args: &CatArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.target);
-    let volume = Volume::open(
-        &target.container,
-        &source(args.password_file.as_deref()),
-        false,
-    )?;
+    let volume = open_volume(&target, args.password_file.as_deref(), false)?;
     let fs = volume.fs();
-    let attr = fs
-        .resolve(&target.path)
-        .map_err(|e| at(&target, &target.path, e))?;
+    let attr = resolve_target(fs, &target)?;
     if attr.kind != FileKind::RegularFile {
         bail!("{}: not a regular file", target.display());
     }
@@ -213,15 +216,9 @@ fn copy_out(fs: &Fs, attr: &Attr, out: &mut impl Write) -> anyhow::Result<()> {
 /// `secvol get CONTAINER:/PATH LOCAL`: copy a file or a directory tree out of the container.
 pub fn get(args: &GetArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.target);
-    let volume = Volume::open(
-        &target.container,
-        &source(args.password_file.as_deref()),
-        false,
-    )?;
+    let volume = open_volume(&target, args.password_file.as_deref(), false)?;
     let fs = volume.fs();
-    let attr = fs
-        .resolve(&target.path)
-        .map_err(|e| at(&target, &target.path, e))?;
+    let attr = resolve_target(fs, &target)?;
     // Like cp: into an existing directory, under the source's name.
     let mut local = args.local.clone();
     if local.is_dir() && attr.ino != secvol_fs::ROOT_INO {
@@ -381,15 +378,9 @@ pub fn put(args: &PutArgs) -> anyhow::Result<()> {
             bail!("{}: no such file or directory", local.display());
         }
     }
-    let volume = Volume::open(
-        &target.container,
-        &source(args.password_file.as_deref()),
-        true,
-    )?;
+    let volume = open_volume(&target, args.password_file.as_deref(), true)?;
     let fs = volume.fs();
-    let dir = fs
-        .resolve(&target.path)
-        .map_err(|e| at(&target, &target.path, e))?;
+    let dir = resolve_target(fs, &target)?;
     if dir.kind != FileKind::Directory {
         bail!("{}: not a directory", target.display());
     }
@@ -582,11 +573,7 @@ fn local_perm(meta: &fs::Metadata) -> u16 {
 /// `secvol mkdir [-p] CONTAINER:/PATH`.
 pub fn mkdir(args: &MkdirArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.target);
-    let volume = Volume::open(
-        &target.container,
-        &source(args.password_file.as_deref()),
-        true,
-    )?;
+    let volume = open_volume(&target, args.password_file.as_deref(), true)?;
     let fs = volume.fs();
     let ctx = current_ctx();
     if args.parents {
@@ -622,18 +609,12 @@ pub fn mkdir(args: &MkdirArgs) -> anyhow::Result<()> {
 /// `secvol rm [-r] CONTAINER:/PATH`.
 pub fn rm(args: &RmArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.target);
-    let volume = Volume::open(
-        &target.container,
-        &source(args.password_file.as_deref()),
-        true,
-    )?;
+    let volume = open_volume(&target, args.password_file.as_deref(), true)?;
     let fs = volume.fs();
     let (parent, name) = fs
         .resolve_parent(&target.path)
         .map_err(|e| at(&target, &target.path, e))?;
-    let attr = fs
-        .resolve(&target.path)
-        .map_err(|e| at(&target, &target.path, e))?;
+    let attr = resolve_target(fs, &target)?;
     if attr.kind == FileKind::Directory {
         if !args.recursive {
             bail!(
@@ -685,11 +666,7 @@ pub fn mv(args: &MvArgs) -> anyhow::Result<()> {
             to.path
         }
     };
-    let volume = Volume::open(
-        &from.container,
-        &source(args.password_file.as_deref()),
-        true,
-    )?;
+    let volume = open_volume(&from, args.password_file.as_deref(), true)?;
     let fs = volume.fs();
     let (parent, name) = fs
         .resolve_parent(&from.path)

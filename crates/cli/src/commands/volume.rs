@@ -28,7 +28,7 @@ impl Target {
     /// no such file, the first `:/` separates; without any `:/`, the whole argument is the
     /// container and the path is the root. A trailing `:` alone also means the root.
     pub fn parse(arg: &OsStr) -> Target {
-        let bytes = os_bytes(arg);
+        let bytes = os_to_name(arg);
         let separators: Vec<usize> = bytes
             .windows(2)
             .enumerate()
@@ -36,12 +36,12 @@ impl Target {
             .map(|(at, _)| at)
             .collect();
         let split = |at: usize| Target {
-            container: PathBuf::from(os_string(&bytes[..at])),
+            container: PathBuf::from(name_to_os(&bytes[..at])),
             path: bytes[at + 1..].to_vec(),
         };
         if let Some(&at) = separators
             .iter()
-            .find(|&&at| Path::new(&os_string(&bytes[..at])).is_file())
+            .find(|&&at| Path::new(&name_to_os(&bytes[..at])).is_file())
         {
             return split(at);
         }
@@ -53,7 +53,7 @@ impl Target {
         }
         if let Some(stripped) = bytes.strip_suffix(b":") {
             return Target {
-                container: PathBuf::from(os_string(stripped)),
+                container: PathBuf::from(name_to_os(stripped)),
                 path: b"/".to_vec(),
             };
         }
@@ -78,36 +78,30 @@ impl Target {
     }
 }
 
+/// A local file name or argument as the bytes of a container name or path.
 #[cfg(unix)]
-fn os_bytes(arg: &OsStr) -> Vec<u8> {
+pub fn os_to_name(arg: &OsStr) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
     arg.as_bytes().to_vec()
 }
 
+/// A local file name or argument as the bytes of a container name or path.
 #[cfg(not(unix))]
-fn os_bytes(arg: &OsStr) -> Vec<u8> {
+pub fn os_to_name(arg: &OsStr) -> Vec<u8> {
     arg.to_string_lossy().into_owned().into_bytes()
 }
 
+/// A container name or path as an OS string.
 #[cfg(unix)]
-fn os_string(bytes: &[u8]) -> OsString {
+pub fn name_to_os(bytes: &[u8]) -> OsString {
     use std::os::unix::ffi::OsStrExt;
     OsStr::from_bytes(bytes).to_owned()
 }
 
+/// A container name or path as an OS string.
 #[cfg(not(unix))]
-fn os_string(bytes: &[u8]) -> OsString {
+pub fn name_to_os(bytes: &[u8]) -> OsString {
     OsString::from(String::from_utf8_lossy(bytes).into_owned())
-}
-
-/// A name inside the container as an OS file name (for `get`).
-pub fn name_to_os(name: &[u8]) -> OsString {
-    os_string(name)
-}
-
-/// A local file name as bytes (for `put`).
-pub fn os_to_name(name: &OsStr) -> Vec<u8> {
-    os_bytes(name)
 }
 
 /// The file system of a container, open for one offline command. Closing it (explicitly, or
