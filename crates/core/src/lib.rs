@@ -20,6 +20,7 @@ pub mod secret;
 pub mod storage;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod write_behind;
 
 #[cfg(test)]
 mod kat;
@@ -32,3 +33,4 @@ pub use geometry::{BLOCK_SIZE, Geometry};
 pub use kdf::ScryptParams;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use storage::{Access, FileStorage, Storage};
+pub use write_behind::WriteBehindDevice;

@@ -59,6 +59,8 @@ pub struct FsStats {
     pub inodes: u64,
     /// Durable commits since open.
     pub durable_commits: u64,
+    /// Commits without an `fdatasync` (at the dirty limit) since open.
+    pub buffered_commits: u64,
     /// Times the storage engine ran out of room although the space account allowed the
     /// write (should stay 0).
     pub safety_net_events: u64,
@@ -216,6 +218,7 @@ impl Fs {
             usable_bytes: self.store.usable_bytes(),
             inodes: counters.inode_count,
             durable_commits: self.store.durable_commits(),
+            buffered_commits: self.store.buffered_commits(),
             safety_net_events: self.store.safety_net_events(),
         }
     }

@@ -5,14 +5,19 @@
 //! write-back cache: pages dirtied in it are modified in memory until it commits. It is
 //! committed durably (one `fdatasync` of the container) when
 //! * a caller asks (`fsync`, `fsyncdir`, `sync`, unmount),
-//! * it is older than the commit interval (5 s by default, like ext4's commit interval),
-//! * it has written more than the dirty limit (64 MiB by default, capped at 1/4 of the cache
-//!   and 1/8 of the container), which bounds both memory and the space pinned by
-//!   copy-on-write, and keeps the transaction inside redb's write buffer (half the cache):
-//!   past it, redb writes pages out early and rewrites them when the same transaction
-//!   touches them again, which doubled the bytes written by large sequential writes,
+//! * the oldest change that is not yet durable is older than the commit interval (5 s by
+//!   default, like ext4's commit interval),
 //! * the container is nearly full (then after every changing operation, so a surprise
 //!   "no space" from the storage engine can lose at most that operation).
+//!
+//! A transaction that has written more than the dirty limit (64 MiB by default, capped at 1/4
+//! of the cache and 1/8 of the container) is committed *without* durability ("buffered"):
+//! that bounds memory and keeps the transaction inside redb's write buffer (half the cache;
+//! past it, redb writes pages out early and rewrites them when the same transaction touches
+//! them again, which doubled the bytes written by large sequential writes), but does not make
+//! the writer wait for an `fdatasync` every 64 MiB. A crash rolls buffered commits back to
+//! the last durable one, as it would an open transaction; the next durable commit (within the
+//! commit interval) makes them durable. Pages they freed stay pinned until then.
 //!
 //! Space: redb grows its file by doubling and cannot be told how large the container is, and
 //! a write the container cannot hold makes redb refuse all further use until it is reopened.
@@ -26,7 +31,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
-use secvol_core::BlockDevice;
+use secvol_core::{BlockDevice, WriteBehindDevice};
 
 use crate::backend::{BackendState, DeviceBackend, redb_needs_recovery};
 use crate::error::{FsError, FsResult, storage_error};
@@ -40,8 +45,8 @@ use crate::schema::{
 pub struct FsOptions {
     /// Commit durably at least this often while there are changes.
     pub commit_interval: Duration,
-    /// Commit durably once a transaction has written this many bytes (also capped at 1/4 of
-    /// `cache_size` and 1/8 of the container).
+    /// Commit without durability (a buffered commit) once a transaction has written this many
+    /// bytes (also capped at 1/4 of `cache_size` and 1/8 of the container).
     pub dirty_limit: u64,
     /// redb's page cache (half of it is its write buffer).
     pub cache_size: usize,
@@ -147,8 +152,12 @@ pub(crate) struct Slot {
     backend: Option<Arc<BackendState>>,
     txn: Option<WriteTransaction>,
     pub(crate) counters: Counters,
+    /// The open transaction changed something.
     modified: bool,
-    txn_started: Instant,
+    /// Commits made without an `fdatasync` (at the dirty limit) since the last durable one.
+    buffered_since_durable: bool,
+    /// When the oldest change not yet durable was made (or its transaction opened).
+    changes_since: Instant,
     written: u64,
     broken: Option<String>,
 }
@@ -161,6 +170,7 @@ pub(crate) struct Store {
     usable_bytes: u64,
     dirty_limit: u64,
     durable_commits: AtomicU64,
+    buffered_commits: AtomicU64,
     safety_net_events: AtomicU64,
     timer_stop: Arc<(Mutex<bool>, Condvar)>,
 }
@@ -209,6 +219,14 @@ impl Store {
         format: bool,
     ) -> FsResult<Arc<Store>> {
         let capacity = device.capacity_blocks() * 4096;
+        // Encryption and host writes run on a worker thread, beside the file-system work.
+        let device: Arc<dyn BlockDevice> = if options.read_only {
+            device
+        } else {
+            Arc::new(WriteBehindDevice::new(device).map_err(|e| {
+                FsError::Storage(format!("cannot start the container writer thread: {e}"))
+            })?)
+        };
         let (db, backend) = open_database(&device, &options)?;
         let usable_bytes = Self::usable_for_capacity(capacity);
         // A transaction larger than redb's write buffer (half the cache) spills pages that it
@@ -226,7 +244,8 @@ impl Store {
                 txn: None,
                 counters: Counters::default(),
                 modified: false,
-                txn_started: Instant::now(),
+                buffered_since_durable: false,
+                changes_since: Instant::now(),
                 written: 0,
                 broken: None,
             }),
@@ -234,6 +253,7 @@ impl Store {
             usable_bytes,
             dirty_limit,
             durable_commits: AtomicU64::new(0),
+            buffered_commits: AtomicU64::new(0),
             safety_net_events: AtomicU64::new(0),
             timer_stop: Arc::new((Mutex::new(false), Condvar::new())),
         });
@@ -333,7 +353,9 @@ impl Store {
             match db.begin_write() {
                 Ok(txn) => {
                     slot.txn = Some(txn);
-                    slot.txn_started = Instant::now();
+                    if !slot.buffered_since_durable {
+                        slot.changes_since = Instant::now();
+                    }
                     slot.written = 0;
                 }
                 Err(err) => return Err(self.storage_failure(slot, err.into())),
@@ -351,15 +373,19 @@ impl Store {
         };
         match result {
             Ok(value) => {
-                if changes && slot.modified && self.should_commit(slot) {
-                    self.commit_locked(slot)?;
+                if changes && slot.modified {
+                    if self.near_full(&slot.counters) {
+                        self.commit_locked(slot, true)?;
+                    } else if slot.written >= self.dirty_limit {
+                        self.commit_locked(slot, false)?;
+                    }
                 }
                 Ok(value)
             }
             Err(TxError::Fs(FsError::NoSpace)) if slot.counters.pinned_bytes > 0 && changes => {
                 // Pages pinned by the open transaction come back at commit: commit, then the
                 // caller may retry once.
-                self.commit_locked(slot)?;
+                self.commit_locked(slot, true)?;
                 Err(FsError::NoSpace)
             }
             Err(TxError::Fs(err)) => Err(err),
@@ -384,10 +410,6 @@ impl Store {
         counters.used_bytes + counters.pinned_bytes + band > self.usable_bytes
     }
 
-    fn should_commit(&self, slot: &Slot) -> bool {
-        slot.written >= self.dirty_limit || self.near_full(&slot.counters)
-    }
-
     /// Commit the open transaction durably, if it changed anything.
     pub(crate) fn commit(&self) -> FsResult<()> {
         if self.options.read_only {
@@ -397,18 +419,30 @@ impl Store {
         if let Some(reason) = &slot.broken {
             return Err(FsError::Storage(reason.clone()));
         }
-        self.commit_locked(&mut slot)
+        self.commit_locked(&mut slot, true)
     }
 
-    fn commit_locked(&self, slot: &mut Slot) -> FsResult<()> {
-        let Some(mut txn) = slot.txn.take() else {
-            return Ok(());
-        };
-        if !slot.modified {
+    /// Commit the open transaction. `durable`: with an `fdatasync`, making it and every
+    /// earlier commit survive a crash; otherwise (at the dirty limit) the commit only hands the
+    /// pages to the storage engine's write buffer, to be written out as it fills and made
+    /// durable by the next durable commit.
+    fn commit_locked(&self, slot: &mut Slot, durable: bool) -> FsResult<()> {
+        let needed = slot.modified || (durable && slot.buffered_since_durable);
+        let mut txn = match slot.txn.take() {
+            Some(txn) if needed => txn,
             // Nothing to persist: dropping the transaction aborts it without any I/O.
-            drop(txn);
-            return Ok(());
-        }
+            Some(_) | None if !needed => return Ok(()),
+            // Only earlier commits to make durable: an empty durable commit does that.
+            _ => match slot
+                .db
+                .as_ref()
+                .expect("database open unless broken")
+                .begin_write()
+            {
+                Ok(txn) => txn,
+                Err(err) => return Err(self.storage_failure(slot, err.into())),
+            },
+        };
         let counters = slot.counters;
         let persist = |txn: &WriteTransaction| -> TxResult<()> {
             let mut meta = txn.open_table(META)?;
@@ -418,14 +452,28 @@ impl Store {
             Ok(())
         };
         let result = persist(&txn).and_then(|()| {
-            txn.set_durability(Durability::Immediate)
-                .map_err(|e| TxError::Storage(e.into()))?;
+            txn.set_durability(if durable {
+                Durability::Immediate
+            } else {
+                Durability::None
+            })
+            .map_err(|e| TxError::Storage(e.into()))?;
             txn.commit()?;
             Ok(())
         });
         match result {
+            Ok(()) if !durable => {
+                // Pages the transaction freed stay pinned until a durable commit: redb may
+                // reuse them only once no durable state refers to them.
+                slot.modified = false;
+                slot.buffered_since_durable = true;
+                slot.written = 0;
+                self.buffered_commits.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
             Ok(()) => {
                 slot.modified = false;
+                slot.buffered_since_durable = false;
                 slot.counters.pinned_bytes = 0;
                 slot.written = 0;
                 self.durable_commits.fetch_add(1, Ordering::Relaxed);
@@ -471,6 +519,7 @@ impl Store {
     fn storage_failure(&self, slot: &mut Slot, err: redb::Error) -> FsError {
         slot.txn = None;
         slot.modified = false;
+        slot.buffered_since_durable = false;
         let error = storage_error(err);
         if !matches!(error, FsError::NoSpace) {
             log::error!("storage failure, refusing further changes until remount: {error}");
@@ -508,9 +557,9 @@ impl Store {
     fn tick(&self) {
         let mut slot = self.lock();
         if slot.broken.is_none()
-            && slot.modified
-            && slot.txn_started.elapsed() >= self.options.commit_interval
-            && let Err(err) = self.commit_locked(&mut slot)
+            && (slot.modified || slot.buffered_since_durable)
+            && slot.changes_since.elapsed() >= self.options.commit_interval
+            && let Err(err) = self.commit_locked(&mut slot, true)
         {
             log::error!("periodic commit failed: {err}");
         }
@@ -573,6 +622,10 @@ impl Store {
         self.durable_commits.load(Ordering::Relaxed)
     }
 
+    pub(crate) fn buffered_commits(&self) -> u64 {
+        self.buffered_commits.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn safety_net_events(&self) -> u64 {
         self.safety_net_events.load(Ordering::Relaxed)
     }
@@ -584,7 +637,7 @@ impl Store {
     /// Run `f` with exclusive access to the database (no open transaction), for `check`.
     pub(crate) fn with_database<T>(&self, f: impl FnOnce(&mut Database) -> T) -> FsResult<T> {
         let mut slot = self.lock();
-        self.commit_locked(&mut slot)?;
+        self.commit_locked(&mut slot, true)?;
         slot.txn = None;
         let db = slot
             .db

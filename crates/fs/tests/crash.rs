@@ -222,6 +222,8 @@ struct CrashStats {
     recovered_new: usize,
     operations: usize,
     commits: u64,
+    /// Commits without a sync (the dirty limit): crashes must roll them back.
+    buffered_commits: u64,
 }
 
 /// One random workload on one container, with its model.
@@ -778,6 +780,7 @@ impl Workload<'_> {
                 self.verify(&crash, &[&durable], false);
             }
         }
+        self.stats.buffered_commits += self.fs.stats().buffered_commits;
         // Clean shutdown, with crashes during its commits.
         for fh in std::mem::take(&mut self.open_unlinked) {
             self.call("release", |fs| fs.release(fh), |_| {});
@@ -808,6 +811,7 @@ impl CrashStats {
         self.recovered_new += other.recovered_new;
         self.operations += other.operations;
         self.commits += other.commits;
+        self.buffered_commits += other.buffered_commits;
     }
 }
 
@@ -870,6 +874,7 @@ fn every_crash_recovers_the_last_commit_and_checks_clean() {
     assert!(stats.recovered_new > 50, "{stats:?}");
     assert!(stats.recovered_previous > 50, "{stats:?}");
     assert!(stats.torn > MIN_CRASH_POINTS / 3, "{stats:?}");
+    assert!(stats.buffered_commits > 0, "{stats:?}");
 }
 
 #[test]
