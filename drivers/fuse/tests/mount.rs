@@ -110,6 +110,15 @@ fn the_mount_table_shows_the_container_with_private_options() {
         super_options.split(',').any(|o| o == "default_permissions"),
         "{line}"
     );
+    // The readahead window was widened (the tests run as root, who may set it).
+    let dev = fs::metadata(m.mountpoint()).unwrap().dev();
+    let readahead = fs::read_to_string(format!(
+        "/sys/class/bdi/{}:{}/read_ahead_kb",
+        libc::major(dev),
+        libc::minor(dev)
+    ))
+    .unwrap();
+    assert_eq!(readahead.trim(), secvol_fuse::READ_AHEAD_KIB.to_string());
     m.unmount();
 }
 
