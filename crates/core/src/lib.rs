@@ -16,6 +16,7 @@ pub mod geometry;
 pub mod header;
 pub mod kdf;
 pub mod policy;
+pub mod read_ahead;
 pub mod secret;
 pub mod storage;
 #[cfg(any(test, feature = "testing"))]
@@ -31,6 +32,7 @@ pub use device::{BlockDevice, EncryptedDevice, ReadMode, VerifyReport};
 pub use error::{BlockError, ContainerError, HeaderDamage, KdfError};
 pub use geometry::{BLOCK_SIZE, Geometry};
 pub use kdf::ScryptParams;
+pub use read_ahead::ReadAheadDevice;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use storage::{Access, FileStorage, Storage};
 pub use write_behind::WriteBehindDevice;

@@ -26,15 +26,18 @@
 //! is ever too optimistic, the safety net reopens the database from its last commit and
 //! reports "no space" (logged loudly; tests assert it never fires).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
-use secvol_core::{BlockDevice, WriteBehindDevice};
+use secvol_core::{BlockDevice, ReadAheadDevice, WriteBehindDevice};
 
 use crate::backend::{BackendState, DeviceBackend, redb_needs_recovery};
 use crate::error::{FsError, FsResult, storage_error};
+use crate::inode::{Ino, Inode};
 use crate::schema::{
     CHUNK_SIZE, FS_FORMAT, META, META_CHUNK_SIZE, META_FORMAT, META_INODE_COUNT, META_NEXT_INO,
     META_USED_BYTES,
@@ -115,10 +118,21 @@ storage_from!(
 
 pub(crate) type TxResult<T> = Result<T, TxError>;
 
+/// Decoded inode records as the open transaction holds them. Nearly every operation reads
+/// one or two inodes, and a redb lookup plus decoding costs more than the rest of a small
+/// operation. It mirrors the transaction exactly, because every inode record is written or
+/// removed through `Tx::put_inode` / `Tx::delete_inode`, which update it; so it survives
+/// commits and is cleared only when the transaction is thrown away (a storage failure).
+pub(crate) type InodeCache = RefCell<HashMap<Ino, Inode>>;
+
+/// Inodes kept in the [`InodeCache`] (about 150 bytes each); past it the cache starts over.
+pub(crate) const INODE_CACHE_LIMIT: usize = 65_536;
+
 /// What an operation sees: the open transaction and the counters.
 pub(crate) struct Tx<'a> {
     pub(crate) txn: &'a WriteTransaction,
     pub(crate) counters: &'a mut Counters,
+    pub(crate) inodes: &'a InodeCache,
     modified: &'a mut bool,
     written: &'a mut u64,
     usable_bytes: u64,
@@ -152,6 +166,7 @@ pub(crate) struct Slot {
     backend: Option<Arc<BackendState>>,
     txn: Option<WriteTransaction>,
     pub(crate) counters: Counters,
+    inodes: InodeCache,
     /// The open transaction changed something.
     modified: bool,
     /// Commits made without an `fdatasync` (at the dirty limit) since the last durable one.
@@ -219,13 +234,16 @@ impl Store {
         format: bool,
     ) -> FsResult<Arc<Store>> {
         let capacity = device.capacity_blocks() * 4096;
-        // Encryption and host writes run on a worker thread, beside the file-system work.
+        // Reading ahead, and encryption and host writes, run on worker threads beside the
+        // file-system work.
+        let thread_error =
+            |e: std::io::Error| FsError::Storage(format!("cannot start a container thread: {e}"));
+        let device: Arc<dyn BlockDevice> =
+            Arc::new(ReadAheadDevice::new(device).map_err(thread_error)?);
         let device: Arc<dyn BlockDevice> = if options.read_only {
             device
         } else {
-            Arc::new(WriteBehindDevice::new(device).map_err(|e| {
-                FsError::Storage(format!("cannot start the container writer thread: {e}"))
-            })?)
+            Arc::new(WriteBehindDevice::new(device).map_err(thread_error)?)
         };
         let (db, backend) = open_database(&device, &options)?;
         let usable_bytes = Self::usable_for_capacity(capacity);
@@ -243,6 +261,7 @@ impl Store {
                 backend: Some(backend),
                 txn: None,
                 counters: Counters::default(),
+                inodes: InodeCache::default(),
                 modified: false,
                 buffered_since_durable: false,
                 changes_since: Instant::now(),
@@ -365,6 +384,7 @@ impl Store {
             let mut tx = Tx {
                 txn: slot.txn.as_ref().expect("transaction just opened"),
                 counters: &mut slot.counters,
+                inodes: &slot.inodes,
                 modified: &mut slot.modified,
                 written: &mut slot.written,
                 usable_bytes: self.usable_bytes,
@@ -518,6 +538,7 @@ impl Store {
     /// further use until the file system is reopened.
     fn storage_failure(&self, slot: &mut Slot, err: redb::Error) -> FsError {
         slot.txn = None;
+        slot.inodes.get_mut().clear();
         slot.modified = false;
         slot.buffered_since_durable = false;
         let error = storage_error(err);

@@ -9,7 +9,7 @@ use crate::inode::{FileKind, Ino, Inode, RECORD_LEN};
 use crate::schema::{
     CHUNK_SIZE, CHUNKS, DIRENTS, INODES, ORPHANS, SYMLINKS, XATTRS, chunk_cost, entry_cost,
 };
-use crate::store::{Tx, TxResult};
+use crate::store::{INODE_CACHE_LIMIT, Tx, TxResult};
 
 /// One directory entry as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +33,24 @@ impl Tx<'_> {
     // ---- inodes -------------------------------------------------------------------------
 
     pub(crate) fn try_inode(&self, ino: Ino) -> TxResult<Option<Inode>> {
+        if let Some(inode) = self.inodes.borrow().get(&ino) {
+            return Ok(Some(inode.clone()));
+        }
         let table = self.txn.open_table(INODES)?;
-        let value = table.get(ino)?;
-        Ok(match value {
-            Some(bytes) => Some(Inode::decode(bytes.value())?),
-            None => None,
-        })
+        let Some(bytes) = table.get(ino)? else {
+            return Ok(None);
+        };
+        let inode = Inode::decode(bytes.value())?;
+        self.remember_inode(ino, &inode);
+        Ok(Some(inode))
+    }
+
+    fn remember_inode(&self, ino: Ino, inode: &Inode) {
+        let mut cache = self.inodes.borrow_mut();
+        if cache.len() >= INODE_CACHE_LIMIT && !cache.contains_key(&ino) {
+            cache.clear();
+        }
+        cache.insert(ino, inode.clone());
     }
 
     pub(crate) fn inode(&self, ino: Ino) -> TxResult<Inode> {
@@ -51,6 +63,7 @@ impl Tx<'_> {
             let mut table = self.txn.open_table(INODES)?;
             table.insert(ino, &inode.encode()[..])?;
         }
+        self.remember_inode(ino, inode);
         if new {
             self.counters.inode_count += 1;
             self.account(entry_cost(8 + RECORD_LEN), 0);
@@ -89,6 +102,7 @@ impl Tx<'_> {
             let mut inodes = self.txn.open_table(INODES)?;
             inodes.remove(ino)?;
         }
+        self.inodes.borrow_mut().remove(&ino);
         self.counters.inode_count = self.counters.inode_count.saturating_sub(1);
         self.account(0, freed);
         Ok(())
