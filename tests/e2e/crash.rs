@@ -3,18 +3,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Sandbox, is_mounted, pattern};
-
-/// The pid of the daemon serving `mountpoint`, from `secvol list`.
-fn daemon_pid(sandbox: &Sandbox, mountpoint: &std::path::Path) -> i32 {
-    let run = sandbox.secvol(&["list"]).ok();
-    let line = run
-        .stdout
-        .lines()
-        .find(|line| line.contains(&mountpoint.display().to_string()))
-        .unwrap_or_else(|| panic!("not listed: {run:#?}"));
-    line.split_whitespace().last().unwrap().parse().unwrap()
-}
+use crate::harness::{Sandbox, daemon_pid, is_mounted, pattern};
 
 #[test]
 fn kill_9_of_the_daemon_mid_write_keeps_every_fsynced_file() {

@@ -231,3 +231,14 @@ pub fn make_tree(root: &Path, files: usize) {
     std::fs::write(root.join("ünïcödé näme.txt"), b"names are bytes\n").unwrap();
     std::os::unix::fs::symlink("dept-0", root.join("first-department")).unwrap();
 }
+
+/// The pid of the daemon serving `mountpoint`, from `secvol list`.
+pub fn daemon_pid(sandbox: &Sandbox, mountpoint: &Path) -> i32 {
+    let run = sandbox.secvol(&["list"]).ok();
+    let line = run
+        .stdout
+        .lines()
+        .find(|line| line.contains(&mountpoint.display().to_string()))
+        .unwrap_or_else(|| panic!("not listed: {run:#?}"));
+    line.split_whitespace().last().unwrap().parse().unwrap()
+}

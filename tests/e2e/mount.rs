@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::process::Command;
 
-use crate::harness::{Sandbox, is_mounted, make_tree, pattern, run};
+use crate::harness::{Sandbox, daemon_pid, is_mounted, make_tree, pattern, run};
 
 #[test]
 fn a_tree_copied_with_rsync_is_identical_after_remount() {
@@ -174,6 +174,25 @@ fn unmount_refuses_while_files_are_open_and_names_the_process() {
     assert!(is_mounted(&mnt));
     holder.kill().unwrap();
     holder.wait().unwrap();
+    sandbox.unmount(&mnt);
+}
+
+#[test]
+fn the_daemon_runs_with_two_malloc_arenas() {
+    // The daemon's peak memory depends on it (crates/cli/src/commands/mount.rs).
+    let sandbox = Sandbox::new();
+    let container = sandbox.create("Arenas.sec", "64M");
+    let mnt = sandbox.path("arenas");
+    sandbox.mount(&container, &mnt);
+    let pid = daemon_pid(&sandbox, &mnt);
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(
+        environ
+            .split(|&b| b == 0)
+            .any(|entry| entry == b"MALLOC_ARENA_MAX=2"),
+        "{}",
+        String::from_utf8_lossy(&environ)
+    );
     sandbox.unmount(&mnt);
 }
 
