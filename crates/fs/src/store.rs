@@ -447,13 +447,16 @@ impl Store {
     /// pages to the storage engine's write buffer, to be written out as it fills and made
     /// durable by the next durable commit.
     fn commit_locked(&self, slot: &mut Slot, durable: bool) -> FsResult<()> {
-        let needed = slot.modified || (durable && slot.buffered_since_durable);
-        let mut txn = match slot.txn.take() {
-            Some(txn) if needed => txn,
+        let open = slot.txn.take();
+        let to_persist = slot.modified || (durable && slot.buffered_since_durable);
+        if !to_persist {
             // Nothing to persist: dropping the transaction aborts it without any I/O.
-            Some(_) | None if !needed => return Ok(()),
-            // Only earlier commits to make durable: an empty durable commit does that.
-            _ => match slot
+            return Ok(());
+        }
+        let mut txn = match open {
+            Some(txn) => txn,
+            // Only earlier buffered commits to make durable: an empty durable commit does it.
+            None => match slot
                 .db
                 .as_ref()
                 .expect("database open unless broken")
