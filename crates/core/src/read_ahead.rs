@@ -142,6 +142,18 @@ impl ReadAheadDevice {
     pub fn hits(&self) -> u64 {
         self.lock().hits
     }
+
+    /// Wait until no prefetch is asked for or running (for tests that need a prefetch to
+    /// have finished).
+    pub fn wait_idle(&self) {
+        let _idle = self
+            .shared
+            .changed
+            .wait_while(self.lock(), |s| {
+                s.request.is_some() || s.in_flight.is_some()
+            })
+            .unwrap_or_else(|p| p.into_inner());
+    }
 }
 
 fn run_worker(inner: &dyn BlockDevice, shared: &Shared) {
