@@ -306,8 +306,18 @@ impl SecvolBox {
         Ok((fs, t0.elapsed().as_secs_f64()))
     }
 
-    fn allocated_bytes(&self) -> u64 {
-        std::fs::metadata(&self.path).map_or(0, |m| m.blocks() * 512)
+    /// Record the container file's size on disk as figure `order`, then delete the file.
+    fn report_allocated_and_remove(self, fig: &mut Figures, order: usize) -> Res<()> {
+        let allocated = std::fs::metadata(&self.path).map_or(0, |m| m.blocks() * 512);
+        fig.add(
+            order,
+            "  container file allocated on disk".into(),
+            "MiB",
+            "secvol",
+            allocated as f64 / (1u64 << 20) as f64,
+        );
+        std::fs::remove_file(&self.path)?;
+        Ok(())
     }
 }
 
@@ -465,15 +475,7 @@ fn seq_secvol(cfg: &Config, dir: &Path, fig: &mut Figures) -> Res<()> {
         "secvol",
         open_secs * 1e3,
     );
-    fig.add(
-        16,
-        "  container file allocated on disk".into(),
-        "MiB",
-        "secvol",
-        sv.allocated_bytes() as f64 / (1u64 << 20) as f64,
-    );
-    std::fs::remove_file(&sv.path)?;
-    Ok(())
+    sv.report_allocated_and_remove(fig, 16)
 }
 
 fn seq_plain(cfg: &Config, dir: &Path, fig: &mut Figures) -> Res<()> {
@@ -643,15 +645,7 @@ fn files_secvol(cfg: &Config, dir: &Path, fig: &mut Figures) -> Res<()> {
         "secvol",
         n / r.secs,
     );
-    fig.add(
-        24,
-        "  container file allocated on disk".into(),
-        "MiB",
-        "secvol",
-        sv.allocated_bytes() as f64 / (1u64 << 20) as f64,
-    );
-    std::fs::remove_file(&sv.path)?;
-    Ok(())
+    sv.report_allocated_and_remove(fig, 24)
 }
 
 fn files_plain(cfg: &Config, dir: &Path, fig: &mut Figures) -> Res<()> {
