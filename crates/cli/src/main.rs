@@ -399,8 +399,12 @@ Reports both header copies, both super slots (where the container keeps its leng
 block) and every damaged range of blocks. Then walk the file system inside: the database's own \
 page checksums, every directory entry, link counts, every file's data; damaged files are named \
 by path, and files deleted while open (left by a crash) are listed.\n\n\
-Exit code 0 if everything is intact, 10 if anything is damaged. Refused while the container \
-is mounted read-write (exit code 11).",
+A block that fails authentication but that nothing in the file system uses is reported as a \
+stale free block: the harmless remains of a write that a power cut or a pulled USB key \
+interrupted (the file system never overwrites blocks in use, so such writes only ever hit \
+free blocks). Stale free blocks do not count as damage; --repair makes them readable again.\n\n\
+Exit code 0 if everything in use is intact, 10 if anything in use is damaged. Refused while \
+the container is mounted read-write (exit code 11).",
     after_long_help = PASSWORD_AND_EXIT_CODES_HELP
 )]
 struct CheckArgs {
@@ -409,6 +413,10 @@ struct CheckArgs {
     /// Read a valid password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    /// After the check, rewrite stale free blocks (damaged blocks nothing uses) so that they
+    /// read as empty again. Changes nothing else; needs the container not to be mounted.
+    #[arg(long)]
+    repair: bool,
 }
 
 /// How `CONTAINER:/PATH` arguments work (long help of the offline commands).

@@ -21,6 +21,7 @@ use crate::header::{
 };
 use crate::kdf::{KeyPurpose, ScryptParams, derive_kek, derive_subkey};
 use crate::secret::SecretKey;
+use crate::stack::{DeviceMode, DeviceStack};
 use crate::storage::{Access, FileStorage, Storage, sync_parent_dir};
 
 /// Options of [`create`].
@@ -688,6 +689,18 @@ impl UnlockedContainer {
     /// The authenticated header, serialized, for `secvol header backup`.
     pub fn export_header(&self) -> [u8; HEADER_LEN] {
         self.header.to_bytes()
+    }
+
+    /// Open the encrypted block device of this container with the decorators `mode` calls
+    /// for (see [`crate::stack`]).
+    pub fn open_stack(&self, mode: DeviceMode) -> Result<DeviceStack, ContainerError> {
+        let device = self.open_device(mode.is_read_only())?;
+        DeviceStack::build(Arc::new(device), mode).map_err(|err| {
+            ContainerError::Io(std::io::Error::new(
+                err.kind(),
+                format!("cannot start a container thread: {err}"),
+            ))
+        })
     }
 
     /// Open the encrypted block device of this container.

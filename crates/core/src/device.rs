@@ -20,6 +20,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::block_set::BlockSet;
 use crate::cipher::{Aead, CipherSuite, MAX_NONCE_LEN, TAG_LEN};
 use crate::error::BlockError;
 use crate::geometry::{BLOCK_SIZE, BLOCK_SIZE_U64, Geometry, SUPER_SLOTS};
@@ -55,6 +56,12 @@ pub trait BlockDevice: Send + Sync + std::fmt::Debug {
     fn read_blocks(&self, first: u64, buf: &mut [u8], mode: ReadMode) -> Result<(), BlockError>;
     /// Write whole blocks starting at block `first`.
     fn write_blocks(&self, first: u64, data: &[u8]) -> Result<(), BlockError>;
+    /// Like [`BlockDevice::write_blocks`], handing over the buffer: a device that encrypts
+    /// can seal the blocks in place instead of copying them first (a decorator that must keep
+    /// the data, like the write-behind queue, then copies once for the whole stack).
+    fn write_blocks_owned(&self, first: u64, data: Vec<u8>) -> Result<(), BlockError> {
+        self.write_blocks(first, &data)
+    }
     /// Make every write and length change so far durable.
     fn sync(&self) -> Result<(), BlockError>;
     /// How many authentication failures lenient reads have turned into zeros so far.
@@ -121,6 +128,39 @@ impl VerifyReport {
     /// Whether nothing is damaged.
     pub fn is_clean(&self) -> bool {
         self.damaged.is_empty() && self.super_slots_ok.iter().all(|&ok| ok)
+    }
+
+    /// Split the damaged blocks into those the layer above uses (`in_use`: real damage) and
+    /// the others (stale free blocks: harmless; see [`crate::recorder`]).
+    pub fn classify(&self, in_use: &BlockSet) -> DamageByUse {
+        let mut classified = DamageByUse::default();
+        for range in &self.damaged {
+            for (run, used) in in_use.split(range.clone()) {
+                if used {
+                    classified.in_use.push(run);
+                } else {
+                    classified.free.push(run);
+                }
+            }
+        }
+        classified
+    }
+}
+
+/// Damaged blocks sorted by whether anything refers to them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DamageByUse {
+    /// Damaged blocks the file system refers to: data or structure is lost.
+    pub in_use: Vec<Range<u64>>,
+    /// Damaged blocks nothing refers to (an interrupted write of a block that was free):
+    /// harmless, and made readable again by [`EncryptedDevice::reset_free_blocks`].
+    pub free: Vec<Range<u64>>,
+}
+
+impl DamageByUse {
+    /// Number of blocks in `ranges`.
+    pub fn count(ranges: &[Range<u64>]) -> u64 {
+        ranges.iter().map(|r| r.end - r.start).sum()
     }
 }
 
@@ -318,11 +358,10 @@ impl EncryptedDevice {
         Ok(())
     }
 
-    /// Encrypt and write one run (inside one group, inside the capacity).
-    fn write_run(&self, run: Range<u64>, data: &[u8]) -> Result<(), BlockError> {
+    /// Encrypt in place and write one run (inside one group, inside the capacity).
+    fn write_run(&self, run: Range<u64>, sealed: &mut [u8]) -> Result<(), BlockError> {
         let meta_len = self.geometry.block_meta_len as usize;
         let nonce_len = self.aead.suite().nonce_len();
-        let mut sealed = data.to_vec();
         let mut meta = vec![0u8; (run.end - run.start) as usize * meta_len];
         for ((index, block), slot) in run
             .clone()
@@ -339,7 +378,7 @@ impl EncryptedDevice {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         self.storage
-            .write_at(self.geometry.data_offset(run.start), &sealed)?;
+            .write_at(self.geometry.data_offset(run.start), sealed)?;
         // Only this run's slots are rewritten: the other slots of the meta block keep their
         // bytes, so a torn meta write can only affect blocks written since the last sync.
         self.storage
@@ -380,6 +419,24 @@ impl EncryptedDevice {
             std::io::ErrorKind::PermissionDenied,
             "the container is open read-only",
         ))
+    }
+
+    /// Make blocks `ranges` — damaged blocks that nothing uses, found by `check` — read as
+    /// zeros again (a zero marker in each one's meta slot), then sync. Never call it for a
+    /// block in use: its content would be replaced by zeros.
+    pub fn reset_free_blocks(&self, ranges: &[Range<u64>]) -> Result<(), BlockError> {
+        if self.read_only {
+            return Err(Self::read_only_error());
+        }
+        for range in ranges {
+            if range.start == 0 {
+                // Block 0 lives in the super slots and cannot be damaged this way.
+                continue;
+            }
+            self.mark_zero(range.clone())?;
+        }
+        self.storage.sync()?;
+        Ok(())
     }
 
     /// Authenticate every block of the device (and both super slots), reporting progress as
@@ -489,6 +546,10 @@ impl BlockDevice for EncryptedDevice {
     }
 
     fn write_blocks(&self, first: u64, data: &[u8]) -> Result<(), BlockError> {
+        self.write_blocks_owned(first, data.to_vec())
+    }
+
+    fn write_blocks_owned(&self, first: u64, mut data: Vec<u8>) -> Result<(), BlockError> {
         if self.read_only {
             return Err(Self::read_only_error());
         }
@@ -511,17 +572,17 @@ impl BlockDevice for EncryptedDevice {
             });
         }
         let (rest_first, rest) = if first == 0 {
-            let (block0, rest) = data.split_at(BLOCK_SIZE);
+            let (block0, rest) = data.split_at_mut(BLOCK_SIZE);
             let mut state = self.lock_super();
             state.block0.copy_from_slice(block0);
             state.dirty = true;
             (1, rest)
         } else {
-            (first, data)
+            (first, &mut data[..])
         };
         let mut rest = rest;
         for run in self.runs(rest_first, rest.len() as u64 / BLOCK_SIZE_U64) {
-            let (chunk, tail) = rest.split_at((run.end - run.start) as usize * BLOCK_SIZE);
+            let (chunk, tail) = rest.split_at_mut((run.end - run.start) as usize * BLOCK_SIZE);
             rest = tail;
             self.write_run(run, chunk)?;
         }

@@ -8,6 +8,7 @@
 //! The byte layout is specified in `docs/format.md`; the security argument in
 //! `docs/threat-model.md`.
 
+pub mod block_set;
 pub mod cipher;
 pub mod container;
 pub mod device;
@@ -15,24 +16,32 @@ pub mod error;
 pub mod geometry;
 pub mod header;
 pub mod kdf;
+pub mod overlay;
 pub mod policy;
 pub mod read_ahead;
+pub mod recorder;
 pub mod secret;
+pub mod stack;
 pub mod storage;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod worker;
 pub mod write_behind;
 
 #[cfg(test)]
 mod kat;
 
+pub use block_set::BlockSet;
 pub use cipher::CipherSuite;
 pub use container::{Container, CreateOptions, HeaderStatus, UnlockedContainer, create, create_on};
-pub use device::{BlockDevice, EncryptedDevice, ReadMode, VerifyReport};
+pub use device::{BlockDevice, DamageByUse, EncryptedDevice, ReadMode, VerifyReport};
 pub use error::{BlockError, ContainerError, HeaderDamage, KdfError};
 pub use geometry::{BLOCK_SIZE, Geometry};
 pub use kdf::ScryptParams;
+pub use overlay::OverlayDevice;
 pub use read_ahead::ReadAheadDevice;
+pub use recorder::ReadRecorder;
 pub use secrecy::{ExposeSecret, SecretString};
+pub use stack::{DeviceMode, DeviceStack};
 pub use storage::{Access, FileStorage, Storage};
 pub use write_behind::WriteBehindDevice;

@@ -15,12 +15,12 @@
 //! * At most [`SEGMENTS`] segments of [`READ_AHEAD_BLOCKS`] blocks are kept.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 use crate::device::{BlockDevice, ReadMode};
 use crate::error::BlockError;
 use crate::geometry::BLOCK_SIZE;
+use crate::worker::{Shared, Worker, forward_device_facts};
 
 /// Blocks read ahead at a time (1 MiB).
 pub const READ_AHEAD_BLOCKS: u64 = 256;
@@ -36,14 +36,7 @@ const SEQUENTIAL_SLACK: u64 = 64;
 #[derive(Debug)]
 pub struct ReadAheadDevice {
     inner: Arc<dyn BlockDevice>,
-    shared: Arc<Shared>,
-    worker: Option<JoinHandle<()>>,
-}
-
-#[derive(Debug, Default)]
-struct Shared {
-    state: Mutex<State>,
-    changed: Condvar,
+    worker: Worker<State>,
 }
 
 #[derive(Debug, Default)]
@@ -62,7 +55,6 @@ struct State {
     write_generation: u64,
     /// Reads served from a prefetched segment.
     hits: u64,
-    stopping: bool,
 }
 
 #[derive(Debug)]
@@ -119,52 +111,40 @@ impl State {
 impl ReadAheadDevice {
     /// Wrap `inner`; starts the worker thread.
     pub fn new(inner: Arc<dyn BlockDevice>) -> std::io::Result<Self> {
-        let shared = Arc::new(Shared::default());
         let worker = {
             let inner = Arc::clone(&inner);
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("secvol-readahead".into())
-                .spawn(move || run_worker(&*inner, &shared))?
+            Worker::spawn("secvol-readahead", State::default(), move |shared| {
+                run_worker(&*inner, shared)
+            })?
         };
-        Ok(ReadAheadDevice {
-            inner,
-            shared,
-            worker: Some(worker),
-        })
+        Ok(ReadAheadDevice { inner, worker })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn shared(&self) -> &Shared<State> {
+        self.worker.shared()
     }
 
     /// Reads served from prefetched blocks so far.
     pub fn hits(&self) -> u64 {
-        self.lock().hits
+        self.shared().lock().hits
     }
 
     /// Wait until no prefetch is asked for or running (for tests that need a prefetch to
     /// have finished).
     pub fn wait_idle(&self) {
-        let _idle = self
-            .shared
-            .changed
-            .wait_while(self.lock(), |s| {
-                s.request.is_some() || s.in_flight.is_some()
-            })
-            .unwrap_or_else(|p| p.into_inner());
+        let shared = self.shared();
+        let _idle = shared.wait_while(shared.lock(), |s| {
+            s.request.is_some() || s.in_flight.is_some()
+        });
     }
 }
 
-fn run_worker(inner: &dyn BlockDevice, shared: &Shared) {
-    let lock = || shared.state.lock().unwrap_or_else(|p| p.into_inner());
+fn run_worker(inner: &dyn BlockDevice, shared: &Shared<State>) {
     loop {
         let (first, count, generation) = {
-            let mut state = shared
-                .changed
-                .wait_while(lock(), |s| s.request.is_none() && !s.stopping)
-                .unwrap_or_else(|p| p.into_inner());
-            if state.stopping {
+            let mut state =
+                shared.wait_while(shared.lock(), |s| s.request.is_none() && !shared.stopping());
+            if shared.stopping() {
                 return;
             }
             let Some((first, count)) = state.request.take() else {
@@ -175,7 +155,7 @@ fn run_worker(inner: &dyn BlockDevice, shared: &Shared) {
         };
         let mut data = vec![0u8; (count * BLOCK) as usize];
         let result = inner.read_blocks(first, &mut data, ReadMode::Strict);
-        let mut state = lock();
+        let mut state = shared.lock();
         state.in_flight = None;
         if result.is_ok() && state.write_generation == generation {
             state.segments.push_back(Segment { first, data });
@@ -184,27 +164,17 @@ fn run_worker(inner: &dyn BlockDevice, shared: &Shared) {
             }
         }
         drop(state);
-        shared.changed.notify_all();
+        shared.notify();
     }
 }
 
 impl BlockDevice for ReadAheadDevice {
-    fn block_size(&self) -> usize {
-        self.inner.block_size()
-    }
-
-    fn capacity_blocks(&self) -> u64 {
-        self.inner.capacity_blocks()
-    }
-
-    fn len(&self) -> u64 {
-        self.inner.len()
-    }
+    forward_device_facts!(inner);
 
     fn set_len(&self, len: u64) -> Result<(), BlockError> {
-        self.lock().invalidate(0, u64::MAX / 2);
+        self.shared().lock().invalidate(0, u64::MAX / 2);
         let result = self.inner.set_len(len);
-        self.lock().invalidate(0, u64::MAX / 2);
+        self.shared().lock().invalidate(0, u64::MAX / 2);
         result
     }
 
@@ -214,16 +184,12 @@ impl BlockDevice for ReadAheadDevice {
             return self.inner.read_blocks(first, buf, mode);
         }
         let hit = {
-            let state = self.lock();
+            let shared = self.shared();
             // A prefetch of these blocks is under way: it will be quicker to wait for it.
-            let mut state = self
-                .shared
-                .changed
-                .wait_while(state, |s| {
-                    s.in_flight
-                        .is_some_and(|(f, c)| overlaps(f, c, first, count))
-                })
-                .unwrap_or_else(|p| p.into_inner());
+            let mut state = shared.wait_while(shared.lock(), |s| {
+                s.in_flight
+                    .is_some_and(|(f, c)| overlaps(f, c, first, count))
+            });
             let hit = match state
                 .segments
                 .iter()
@@ -255,7 +221,7 @@ impl BlockDevice for ReadAheadDevice {
                 && covered < len_blocks
             {
                 state.request = Some((covered, READ_AHEAD_BLOCKS.min(len_blocks - covered)));
-                self.shared.changed.notify_all();
+                shared.notify();
             }
             hit
         };
@@ -268,29 +234,21 @@ impl BlockDevice for ReadAheadDevice {
 
     fn write_blocks(&self, first: u64, data: &[u8]) -> Result<(), BlockError> {
         let count = data.len() as u64 / BLOCK;
-        self.lock().invalidate(first, count.max(1));
+        self.shared().lock().invalidate(first, count.max(1));
         let result = self.inner.write_blocks(first, data);
-        self.lock().invalidate(first, count.max(1));
+        self.shared().lock().invalidate(first, count.max(1));
+        result
+    }
+
+    fn write_blocks_owned(&self, first: u64, data: Vec<u8>) -> Result<(), BlockError> {
+        let count = data.len() as u64 / BLOCK;
+        self.shared().lock().invalidate(first, count.max(1));
+        let result = self.inner.write_blocks_owned(first, data);
+        self.shared().lock().invalidate(first, count.max(1));
         result
     }
 
     fn sync(&self) -> Result<(), BlockError> {
         self.inner.sync()
-    }
-
-    fn tolerated_failures(&self) -> u64 {
-        self.inner.tolerated_failures()
-    }
-}
-
-impl Drop for ReadAheadDevice {
-    fn drop(&mut self) {
-        self.lock().stopping = true;
-        self.shared.changed.notify_all();
-        if let Some(worker) = self.worker.take()
-            && worker.join().is_err()
-        {
-            log::error!("the container read-ahead thread panicked");
-        }
     }
 }

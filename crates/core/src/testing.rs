@@ -4,7 +4,8 @@
 //! [`CrashStorage`] keeps two images: the *durable* one (as of the last `sync`) and the
 //! *live* one (what reads see). Writes since the last sync are remembered in order; a
 //! simulated crash builds a new image from the durable one plus an arbitrary subset of those
-//! writes, one of them torn (a random subset of its 512-byte sectors new, the rest old).
+//! writes, one of them torn (a random subset of its 512-byte sectors new, the rest old), or
+//! from an arbitrary subset of the sectors of all those writes.
 
 use std::io;
 use std::sync::Mutex;
@@ -97,6 +98,10 @@ pub enum CrashMode {
     /// Only write number `n` (in issue order) is torn; all earlier ones are kept, later ones
     /// dropped.
     TearAt(usize),
+    /// Every 512-byte sector of every write reached the disk or not, independently (a disk
+    /// whose write cache lands an arbitrary subset of sectors, in any order): data blocks and
+    /// the meta blocks holding their nonces and tags tear apart.
+    TornSectors,
 }
 
 #[derive(Debug, Default)]
@@ -165,11 +170,14 @@ impl CrashStorage {
                 CrashMode::KeepAll => true,
                 CrashMode::Random => Some(i) == torn || rng.random_bool(0.5),
                 CrashMode::TearAt(n) => i <= n,
+                CrashMode::TornSectors => true,
             };
             if !keep {
                 continue;
             }
-            if Some(i) == torn {
+            if mode == CrashMode::TornSectors {
+                land_random_sectors(&mut image, *offset, data, rng);
+            } else if Some(i) == torn {
                 tear_into(&mut image, *offset, data, rng);
             } else {
                 write_image(&mut image, *offset, data);
@@ -192,6 +200,15 @@ fn tear_into(image: &mut Vec<u8>, offset: u64, data: &[u8], rng: &mut impl Rng) 
     }
     for (i, chunk) in data.chunks(SECTOR).enumerate() {
         if keep[i] {
+            write_image(image, offset + (i * SECTOR) as u64, chunk);
+        }
+    }
+}
+
+/// Apply each sector of a write with probability one half.
+fn land_random_sectors(image: &mut Vec<u8>, offset: u64, data: &[u8], rng: &mut impl Rng) {
+    for (i, chunk) in data.chunks(SECTOR).enumerate() {
+        if rng.random_bool(0.5) {
             write_image(image, offset + (i * SECTOR) as u64, chunk);
         }
     }

@@ -18,16 +18,16 @@
 //! * Writes past the device's length (which fail), and length changes, are done at once,
 //!   after the queue has drained.
 //!
-//! Dropping the device lets the worker finish the queue, then joins it.
+//! Dropping the device lets the worker finish the queue, then joins it (see `worker.rs`).
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 use crate::device::{BlockDevice, ReadMode};
 use crate::error::BlockError;
 use crate::geometry::BLOCK_SIZE;
+use crate::worker::{Shared, Worker, forward_device_facts};
 
 /// Bytes of writes that may wait for the worker.
 pub const QUEUE_LIMIT: usize = 16 << 20;
@@ -38,15 +38,7 @@ const BLOCK: u64 = BLOCK_SIZE as u64;
 #[derive(Debug)]
 pub struct WriteBehindDevice {
     inner: Arc<dyn BlockDevice>,
-    shared: Arc<Shared>,
-    worker: Option<JoinHandle<()>>,
-}
-
-#[derive(Debug, Default)]
-struct Shared {
-    queue: Mutex<Queue>,
-    /// Signalled when a write is queued, finished, or the device is dropped.
-    changed: Condvar,
+    worker: Worker<Queue>,
 }
 
 #[derive(Debug, Default)]
@@ -58,7 +50,6 @@ struct Queue {
     bytes: usize,
     /// The first failure of a queued write: kind and message (io::Error is not Clone).
     failed: Option<(io::ErrorKind, String)>,
-    stopping: bool,
 }
 
 #[derive(Debug)]
@@ -105,52 +96,54 @@ impl Queue {
 impl WriteBehindDevice {
     /// Wrap `inner`; starts the worker thread.
     pub fn new(inner: Arc<dyn BlockDevice>) -> io::Result<Self> {
-        let shared = Arc::new(Shared::default());
         let worker = {
             let inner = Arc::clone(&inner);
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("secvol-writer".into())
-                .spawn(move || run_worker(&*inner, &shared))?
+            Worker::spawn("secvol-writer", Queue::default(), move |shared| {
+                run_worker(&*inner, shared)
+            })?
         };
-        Ok(WriteBehindDevice {
-            inner,
-            shared,
-            worker: Some(worker),
-        })
+        Ok(WriteBehindDevice { inner, worker })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.shared.queue.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn wait_while<'a>(
-        &self,
-        guard: MutexGuard<'a, Queue>,
-        condition: impl FnMut(&mut Queue) -> bool,
-    ) -> MutexGuard<'a, Queue> {
-        self.shared
-            .changed
-            .wait_while(guard, condition)
-            .unwrap_or_else(|p| p.into_inner())
+    fn shared(&self) -> &Shared<Queue> {
+        self.worker.shared()
     }
 
     /// Wait until every queued write has reached the device; report an earlier failure.
     fn drain(&self) -> Result<(), BlockError> {
-        let queue = self.wait_while(self.lock(), |q| !q.is_idle());
+        let shared = self.shared();
+        let queue = shared.wait_while(shared.lock(), |q| !q.is_idle());
         queue.failure()
+    }
+
+    fn enqueue(&self, first: u64, data: Vec<u8>) -> Result<(), BlockError> {
+        let shared = self.shared();
+        let mut queue = shared.lock();
+        queue.failure()?;
+        queue = shared.wait_while(queue, |q| {
+            q.bytes > 0 && q.bytes + data.len() > QUEUE_LIMIT && q.failed.is_none()
+        });
+        queue.failure()?;
+        queue.bytes += data.len();
+        queue.waiting.push_back(PendingWrite { first, data });
+        drop(queue);
+        shared.notify();
+        Ok(())
+    }
+
+    /// Whether a write can only fail (then it is done at once, in order, so it fails here).
+    fn must_write_now(&self, first: u64, len: usize) -> bool {
+        let end = (len as u64).saturating_add(first.saturating_mul(BLOCK));
+        len == 0 || !len.is_multiple_of(BLOCK_SIZE) || end > self.inner.len()
     }
 }
 
-fn run_worker(inner: &dyn BlockDevice, shared: &Shared) {
-    let lock = || shared.queue.lock().unwrap_or_else(|p| p.into_inner());
+fn run_worker(inner: &dyn BlockDevice, shared: &Shared<Queue>) {
     loop {
         let write = {
-            let queue = shared
-                .changed
-                .wait_while(lock(), |q| q.waiting.is_empty() && !q.stopping)
-                .unwrap_or_else(|p| p.into_inner());
-            let mut queue = queue;
+            let mut queue = shared.wait_while(shared.lock(), |q| {
+                q.waiting.is_empty() && !shared.stopping()
+            });
             let Some(write) = queue.waiting.pop_front() else {
                 return; // stopping, and nothing left to write
             };
@@ -159,10 +152,11 @@ fn run_worker(inner: &dyn BlockDevice, shared: &Shared) {
         };
         // After a failure the remaining writes are still attempted: each is independent, and
         // the failure is reported anyway.
-        let result = inner.write_blocks(write.first, &write.data);
-        let mut queue = lock();
+        let len = write.data.len();
+        let result = inner.write_blocks_owned(write.first, write.data);
+        let mut queue = shared.lock();
         queue.in_flight = None;
-        queue.bytes -= write.data.len();
+        queue.bytes -= len;
         if let Err(err) = result
             && queue.failed.is_none()
         {
@@ -171,22 +165,12 @@ fn run_worker(inner: &dyn BlockDevice, shared: &Shared) {
             queue.failed = Some((err.kind(), err.to_string()));
         }
         drop(queue);
-        shared.changed.notify_all();
+        shared.notify();
     }
 }
 
 impl BlockDevice for WriteBehindDevice {
-    fn block_size(&self) -> usize {
-        self.inner.block_size()
-    }
-
-    fn capacity_blocks(&self) -> u64 {
-        self.inner.capacity_blocks()
-    }
-
-    fn len(&self) -> u64 {
-        self.inner.len()
-    }
+    forward_device_facts!(inner);
 
     fn set_len(&self, len: u64) -> Result<(), BlockError> {
         self.drain()?;
@@ -196,53 +180,32 @@ impl BlockDevice for WriteBehindDevice {
     fn read_blocks(&self, first: u64, buf: &mut [u8], mode: ReadMode) -> Result<(), BlockError> {
         let count = buf.len() as u64 / BLOCK;
         {
-            let queue = self.wait_while(self.lock(), |q| q.overlaps(first, count));
+            let shared = self.shared();
+            let queue = shared.wait_while(shared.lock(), |q| q.overlaps(first, count));
             queue.failure()?;
         }
         self.inner.read_blocks(first, buf, mode)
     }
 
     fn write_blocks(&self, first: u64, data: &[u8]) -> Result<(), BlockError> {
-        let end = (data.len() as u64).saturating_add(first.saturating_mul(BLOCK));
-        if data.is_empty() || !data.len().is_multiple_of(BLOCK_SIZE) || end > self.inner.len() {
-            // Writes that can only fail fail here, in order, at once.
+        if self.must_write_now(first, data.len()) {
             self.drain()?;
             return self.inner.write_blocks(first, data);
         }
-        let mut queue = self.lock();
-        queue.failure()?;
-        queue = self.wait_while(queue, |q| {
-            q.bytes > 0 && q.bytes + data.len() > QUEUE_LIMIT && q.failed.is_none()
-        });
-        queue.failure()?;
-        queue.bytes += data.len();
-        queue.waiting.push_back(PendingWrite {
-            first,
-            data: data.to_vec(),
-        });
-        drop(queue);
-        self.shared.changed.notify_all();
-        Ok(())
+        // The one copy of the write path: the caller's buffer is not ours to keep.
+        self.enqueue(first, data.to_vec())
+    }
+
+    fn write_blocks_owned(&self, first: u64, data: Vec<u8>) -> Result<(), BlockError> {
+        if self.must_write_now(first, data.len()) {
+            self.drain()?;
+            return self.inner.write_blocks_owned(first, data);
+        }
+        self.enqueue(first, data)
     }
 
     fn sync(&self) -> Result<(), BlockError> {
         self.drain()?;
         self.inner.sync()
-    }
-
-    fn tolerated_failures(&self) -> u64 {
-        self.inner.tolerated_failures()
-    }
-}
-
-impl Drop for WriteBehindDevice {
-    fn drop(&mut self) {
-        self.lock().stopping = true;
-        self.shared.changed.notify_all();
-        if let Some(worker) = self.worker.take()
-            && worker.join().is_err()
-        {
-            log::error!("the container writer thread panicked");
-        }
     }
 }

@@ -31,11 +31,10 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Instant;
 
 use secvol_core::{
-    Access, BlockDevice, CipherSuite, Container, CreateOptions, ScryptParams, SecretString,
+    Access, CipherSuite, Container, CreateOptions, DeviceMode, ScryptParams, SecretString,
 };
 use secvol_fs::{Ctx, FileKind, Fs, FsOptions, Ino, OpenFlags, ROOT_INO};
 
@@ -283,8 +282,7 @@ impl SecvolBox {
             },
             &mut |_, _| {},
         )?;
-        let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(false)?);
-        Fs::format(device, OWNER)?;
+        Fs::format(unlocked.open_stack(DeviceMode::ReadWrite)?, OWNER)?;
         let mut options = FsOptions::default();
         if let Some(limit) = cfg.dirty_limit {
             options.dirty_limit = limit;
@@ -301,8 +299,8 @@ impl SecvolBox {
         let unlocked = Container::open(&self.path, Access::ReadWrite)?
             .unlock(&SecretString::from(PASSWORD))?;
         let t0 = Instant::now();
-        let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(false)?);
-        let fs = Fs::open(device, self.options.clone())?;
+        let stack = unlocked.open_stack(DeviceMode::ReadWrite)?;
+        let fs = Fs::open(stack, self.options.clone())?;
         Ok((fs, t0.elapsed().as_secs_f64()))
     }
 

@@ -28,7 +28,6 @@ const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0
 #[derive(Debug, Default)]
 pub(crate) struct BackendState {
     recovering: AtomicBool,
-    always_lenient: bool,
     /// The file length redb believes in. The device itself never shrinks under redb: when
     /// redb shrinks its file (at a clean close, or a commit that frees the tail), only this
     /// length goes down, so the blocks stay allocated and the next open adopts the full
@@ -45,13 +44,9 @@ pub(crate) struct DeviceBackend {
 }
 
 impl DeviceBackend {
-    pub(crate) fn new(
-        device: Arc<dyn BlockDevice>,
-        always_lenient: bool,
-    ) -> (Self, Arc<BackendState>) {
+    pub(crate) fn new(device: Arc<dyn BlockDevice>) -> (Self, Arc<BackendState>) {
         let state = Arc::new(BackendState {
             recovering: AtomicBool::new(false),
-            always_lenient,
             redb_len: AtomicU64::new(device.len()),
         });
         (
@@ -64,7 +59,7 @@ impl DeviceBackend {
     }
 
     fn mode(&self) -> ReadMode {
-        if self.state.always_lenient || self.state.recovering.load(Ordering::Acquire) {
+        if self.state.recovering.load(Ordering::Acquire) {
             ReadMode::Lenient
         } else {
             ReadMode::Strict

@@ -17,6 +17,7 @@ use crate::error::FsResult;
 use crate::fs::Fs;
 use crate::inode::{FileKind, Ino, Inode, ROOT_INO};
 use crate::schema::CHUNK_SIZE;
+use secvol_core::BlockSet;
 
 /// One problem found by `check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +105,10 @@ pub struct CheckReport {
     pub bytes: u64,
     /// Blocks that failed authentication and were read as zeros during the check.
     pub damaged_blocks: u64,
+    /// On a check stack ([`secvol_core::DeviceMode::Check`]): every block of the container
+    /// the walk read, i.e. every block the file system uses. A damaged block outside this set
+    /// holds nothing (see [`secvol_core::VerifyReport::classify`]).
+    pub blocks_in_use: Option<BlockSet>,
 }
 
 impl CheckReport {
@@ -128,7 +133,9 @@ fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
 
 impl Fs {
     /// Verify the whole file system. `progress` receives (files read, files total) during the
-    /// data pass. Open the file system with `read_only` and `lenient_reads` for this.
+    /// data pass. Open the file system on a [`secvol_core::DeviceMode::Check`] stack for this
+    /// (damaged blocks read as zeros, so every damaged file can be named, and the blocks in use
+    /// are recorded); on another stack the first damaged block ends the walk of its file.
     pub fn check(&self, progress: &mut dyn FnMut(u64, u64)) -> FsResult<CheckReport> {
         let mut report = CheckReport::default();
         let device = std::sync::Arc::clone(self.store.device());
@@ -362,6 +369,7 @@ impl Fs {
             Err(err) => report.problems.push(Problem::Integrity { detail: err.to_string() }),
         }
         report.damaged_blocks = device.tolerated_failures() - failures_before;
+        report.blocks_in_use = self.stack().blocks_read();
         if report.damaged_blocks > 0 && report.problems.is_empty() {
             report.problems.push(Problem::Integrity {
                 detail: format!("{} block(s) failed authentication", report.damaged_blocks),

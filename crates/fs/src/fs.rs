@@ -3,12 +3,11 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use secvol_core::BlockDevice;
+use secvol_core::{DeviceMode, DeviceStack};
 
 use crate::error::{FsError, FsResult};
 use crate::handles::Handles;
 use crate::inode::{FileKind, Ino, Inode, ROOT_INO, Timestamp};
-use crate::overlay::OverlayDevice;
 use crate::schema::NAME_MAX;
 use crate::store::{FsOptions, Store, Tx, TxResult};
 
@@ -71,6 +70,7 @@ pub struct Fs {
     pub(crate) store: Arc<Store>,
     handles: Mutex<Handles>,
     pub(crate) read_only: bool,
+    stack: DeviceStack,
 }
 
 impl std::fmt::Debug for Fs {
@@ -95,12 +95,15 @@ pub(crate) fn check_name(name: &[u8]) -> FsResult<()> {
 
 impl Fs {
     /// Create an empty file system (a root directory owned by `owner`, mode 0755) on an
-    /// empty device. The device must have length 0 (a fresh container).
-    pub fn format(device: Arc<dyn BlockDevice>, owner: Ctx) -> FsResult<()> {
-        if device.len() != 0 {
+    /// empty device. The device must have length 0 (a fresh container) and be writable.
+    pub fn format(stack: DeviceStack, owner: Ctx) -> FsResult<()> {
+        if stack.mode() != DeviceMode::ReadWrite {
+            return Err(FsError::ReadOnly);
+        }
+        if stack.device().len() != 0 {
             return Err(FsError::Exists);
         }
-        let store = Store::open(device, FsOptions::default(), true)?;
+        let store = Store::open(&stack, FsOptions::default(), true)?;
         store.run(true, |tx| {
             let now = Timestamp::now();
             let mut root = Inode::new(FileKind::Directory, 0o755, owner.uid, owner.gid, now);
@@ -109,22 +112,20 @@ impl Fs {
             Ok(())
         })?;
         store.close()?;
-        crate::backend::extend_to_capacity(store.device().as_ref())
+        crate::backend::extend_to_capacity(stack.device().as_ref())
             .map_err(|e| FsError::Storage(format!("cannot size the database: {e}")))
     }
 
-    /// Open the file system on a container's block device. A read-only file system never
-    /// writes to `device` (recovery after a crash happens in memory).
-    pub fn open(device: Arc<dyn BlockDevice>, options: FsOptions) -> FsResult<Fs> {
-        let read_only = options.read_only;
-        let device: Arc<dyn BlockDevice> = if read_only {
-            Arc::new(OverlayDevice::new(device))
-        } else {
-            device
-        };
+    /// Open the file system on a container's device stack. Its mode decides: a read-write
+    /// stack allows changes; a read-only or check stack never writes to the container
+    /// (recovery after a crash happens in memory); a check stack also reads damaged blocks as
+    /// zeros, for [`Fs::check`].
+    pub fn open(stack: DeviceStack, options: FsOptions) -> FsResult<Fs> {
+        let read_only = stack.mode().is_read_only();
+        let device = stack.device();
         if !read_only
             && device.len() > 0
-            && !crate::backend::redb_needs_recovery(&*device)
+            && !crate::backend::redb_needs_recovery(&**device)
                 .map_err(crate::error::storage_error)?
         {
             // redb shrinks its file when it closes with a free tail; give it the whole
@@ -136,17 +137,28 @@ impl Fs {
                 }
             }
         }
-        let store = Store::open(device, options, false)?;
+        let store = Store::open(&stack, options, false)?;
         let fs = Fs {
             store,
             handles: Mutex::new(Handles::default()),
             read_only,
+            stack,
         };
         if !read_only {
             fs.collect_orphans()?;
         }
         fs.store.start_timer();
         Ok(fs)
+    }
+
+    /// Whether the file system refuses every change (opened on a read-only or check stack).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The device stack the file system runs on.
+    pub(crate) fn stack(&self) -> &DeviceStack {
+        &self.stack
     }
 
     /// Delete inodes that were unlinked while open when the container was last used (after a

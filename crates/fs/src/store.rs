@@ -33,7 +33,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
-use secvol_core::{BlockDevice, ReadAheadDevice, WriteBehindDevice};
+use secvol_core::{BlockDevice, DeviceStack};
 
 use crate::backend::{BackendState, DeviceBackend, redb_needs_recovery};
 use crate::error::{FsError, FsResult, storage_error};
@@ -53,12 +53,6 @@ pub struct FsOptions {
     pub dirty_limit: u64,
     /// redb's page cache (half of it is its write buffer).
     pub cache_size: usize,
-    /// Refuse every change; nothing is written to the container.
-    pub read_only: bool,
-    /// Read blocks that fail authentication as zeros instead of failing (counted by the
-    /// device). Only for `check`, which must keep going to name every damaged file; never for
-    /// a mount, where damaged data must be an I/O error.
-    pub lenient_reads: bool,
 }
 
 impl Default for FsOptions {
@@ -67,8 +61,6 @@ impl Default for FsOptions {
             commit_interval: Duration::from_secs(5),
             dirty_limit: 64 << 20,
             cache_size: 256 << 20,
-            read_only: false,
-            lenient_reads: false,
         }
     }
 }
@@ -180,6 +172,8 @@ pub(crate) struct Slot {
 /// The database and its one write transaction.
 pub(crate) struct Store {
     device: Arc<dyn BlockDevice>,
+    /// Opened on a read-only stack: every change is refused and nothing is committed.
+    read_only: bool,
     slot: Mutex<Slot>,
     options: FsOptions,
     usable_bytes: u64,
@@ -195,7 +189,7 @@ fn open_database(
     options: &FsOptions,
 ) -> FsResult<(Database, Arc<BackendState>)> {
     let recovering = redb_needs_recovery(&**device).map_err(storage_error)?;
-    let (backend, state) = DeviceBackend::new(Arc::clone(device), options.lenient_reads);
+    let (backend, state) = DeviceBackend::new(Arc::clone(device));
     if recovering {
         log::info!("the container was not unmounted cleanly; recovering the last commit");
     }
@@ -229,22 +223,13 @@ impl Store {
     }
 
     pub(crate) fn open(
-        device: Arc<dyn BlockDevice>,
+        stack: &DeviceStack,
         options: FsOptions,
         format: bool,
     ) -> FsResult<Arc<Store>> {
+        let device = Arc::clone(stack.device());
+        let read_only = stack.mode().is_read_only();
         let capacity = device.capacity_blocks() * 4096;
-        // Reading ahead, and encryption and host writes, run on worker threads beside the
-        // file-system work.
-        let thread_error =
-            |e: std::io::Error| FsError::Storage(format!("cannot start a container thread: {e}"));
-        let device: Arc<dyn BlockDevice> =
-            Arc::new(ReadAheadDevice::new(device).map_err(thread_error)?);
-        let device: Arc<dyn BlockDevice> = if options.read_only {
-            device
-        } else {
-            Arc::new(WriteBehindDevice::new(device).map_err(thread_error)?)
-        };
         let (db, backend) = open_database(&device, &options)?;
         let usable_bytes = Self::usable_for_capacity(capacity);
         // A transaction larger than redb's write buffer (half the cache) spills pages that it
@@ -269,6 +254,7 @@ impl Store {
                 broken: None,
             }),
             options,
+            read_only,
             usable_bytes,
             dirty_limit,
             durable_commits: AtomicU64::new(0),
@@ -359,7 +345,7 @@ impl Store {
         changes: bool,
         op: impl FnOnce(&mut Tx<'_>) -> TxResult<T>,
     ) -> FsResult<T> {
-        if changes && self.options.read_only {
+        if changes && self.read_only {
             return Err(FsError::ReadOnly);
         }
         let mut slot = self.lock();
@@ -432,7 +418,7 @@ impl Store {
 
     /// Commit the open transaction durably, if it changed anything.
     pub(crate) fn commit(&self) -> FsResult<()> {
-        if self.options.read_only {
+        if self.read_only {
             return Ok(());
         }
         let mut slot = self.lock();
@@ -591,7 +577,7 @@ impl Store {
 
     /// Start the thread that commits every `commit_interval`.
     pub(crate) fn start_timer(self: &Arc<Self>) {
-        if self.options.read_only {
+        if self.read_only {
             return;
         }
         let weak: Weak<Store> = Arc::downgrade(self);
@@ -632,7 +618,7 @@ impl Store {
         // Dropping the database writes redb's clean-shutdown header and syncs.
         slot.db = None;
         slot.backend = None;
-        if !self.options.read_only {
+        if !self.read_only {
             self.device.sync()?;
         }
         result

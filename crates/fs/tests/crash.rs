@@ -25,7 +25,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use secvol_core::storage::Storage;
 use secvol_core::testing::{CrashMode, CrashStorage, MemStorage};
-use secvol_core::{Access, Container, SecretString, UnlockedContainer};
+use secvol_core::{Access, Container, DeviceMode, SecretString, UnlockedContainer};
 use secvol_fs::{Fs, OpenFlags, ROOT_INO, RenameFlags, SetAttr};
 
 const CONTAINER_SIZE: u64 = 8 << 20;
@@ -162,12 +162,11 @@ impl Verifier {
     }
 
     fn open(&self) -> Result<Fs, String> {
-        let device = self
+        let stack = self
             .unlocked
-            .open_device(false)
+            .open_stack(DeviceMode::ReadWrite)
             .map_err(|e| format!("the device does not open: {e}"))?;
-        Fs::open(Arc::new(device), test_options())
-            .map_err(|e| format!("the file system does not open: {e}"))
+        Fs::open(stack, test_options()).map_err(|e| format!("the file system does not open: {e}"))
     }
 
     /// Open `image`, check it, and find which of `candidates` it holds. With `reopen`, close

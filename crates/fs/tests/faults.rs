@@ -15,6 +15,7 @@ use std::sync::Arc;
 use common::*;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use secvol_core::DeviceMode;
 use secvol_core::storage::Storage;
 use secvol_core::testing::{FailingStorage, MemStorage};
 use secvol_fs::{Fs, FsError, FsResult, OpenFlags, RenameFlags, SetAttr, XattrMode};
@@ -283,13 +284,13 @@ fn an_io_failure_is_an_error_and_the_container_reopens_with_its_last_commit() {
     for round in 0..80 {
         let context = format!("seed {seed} (SECVOL_TEST_SEED={seed}), round {round}");
         let failing = Arc::new(FailingStorage::new(MemStorage::new(base.clone()), u64::MAX));
-        let device = device(failing.clone(), false);
+        let stack = stack(failing.clone(), DeviceMode::ReadWrite);
         // Some rounds fail while the file system opens; most in the middle of the workload.
         let fail_at_open = round % 8 == 0;
         if fail_at_open {
             failing.reset(rng.random_range(0..20));
         }
-        let fs = match Fs::open(device, test_options()) {
+        let fs = match Fs::open(stack, test_options()) {
             Ok(fs) => Some(fs),
             Err(_) if fail_at_open => None,
             Err(e) => panic!("{context}: open failed: {e}"),

@@ -11,7 +11,7 @@ use common::*;
 use secvol_core::storage::Storage;
 use secvol_core::testing::MemStorage;
 use secvol_core::{
-    Access, BlockDevice, CipherSuite, Container, CreateOptions, ScryptParams, SecretString,
+    Access, CipherSuite, Container, CreateOptions, DeviceMode, ScryptParams, SecretString,
 };
 use secvol_fs::{
     Ctx, FileKind, Fs, FsOptions, OpenFlags, ROOT_INO, SetAttr, TimeSet, Timestamp, XattrMode,
@@ -131,12 +131,8 @@ fn the_golden_v1_file_system_opens_read_only_with_exact_contents() {
         .unwrap()
         .unlock(&SecretString::from(GOLDEN_PASSWORD))
         .unwrap();
-    let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(true).unwrap());
-    let options = FsOptions {
-        read_only: true,
-        ..FsOptions::default()
-    };
-    let fs = Fs::open(device, options).unwrap();
+    let stack = unlocked.open_stack(DeviceMode::ReadOnly).unwrap();
+    let fs = Fs::open(stack, FsOptions::default()).unwrap();
     verify_golden(&fs);
     fs.close().unwrap();
     drop(unlocked);
@@ -160,7 +156,7 @@ fn the_golden_v1_file_system_stays_usable_read_write() {
         .unlock(&SecretString::from(GOLDEN_PASSWORD))
         .unwrap();
         Fs::open(
-            Arc::new(unlocked.open_device(false).unwrap()),
+            unlocked.open_stack(DeviceMode::ReadWrite).unwrap(),
             test_options(),
         )
         .unwrap()
@@ -202,9 +198,9 @@ fn make_golden_fs_fixture() {
         &mut |_, _| {},
     )
     .unwrap();
-    let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(false).unwrap());
-    Fs::format(device.clone(), OWNER).unwrap();
-    let fs = Fs::open(device, test_options()).unwrap();
+    let stack = unlocked.open_stack(DeviceMode::ReadWrite).unwrap();
+    Fs::format(stack.clone(), OWNER).unwrap();
+    let fs = Fs::open(stack, test_options()).unwrap();
 
     let file = |parent: u64, name: &str, perm: u16, data: &[u8]| {
         let (attr, fh) = fs

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use secvol_core::testing::MemStorage;
-use secvol_core::{BlockDevice, CipherSuite, CreateOptions, ScryptParams, SecretString};
+use secvol_core::{CipherSuite, CreateOptions, DeviceMode, ScryptParams, SecretString};
 use secvol_fs::{Ctx, Fs, FsOptions};
 use secvol_fuse::MountOptions;
 
@@ -47,17 +47,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         &mut |_, _| {},
     )?;
-    let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(false)?);
+    let stack = unlocked.open_stack(DeviceMode::ReadWrite)?;
     // The root directory belongs to whoever runs this.
     let me = std::fs::metadata("/proc/self")?;
     Fs::format(
-        device.clone(),
+        stack.clone(),
         Ctx {
             uid: me.uid(),
             gid: me.gid(),
         },
     )?;
-    let fs = Arc::new(Fs::open(device, FsOptions::default())?);
+    let fs = Arc::new(Fs::open(stack, FsOptions::default())?);
     let mount = secvol_fuse::mount(
         fs.clone(),
         &mountpoint,

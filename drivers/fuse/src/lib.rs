@@ -44,8 +44,6 @@ use secvol_fs::Fs;
 /// How to mount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountOptions {
-    /// Mount read-only (`ro`). The `Fs` should have been opened read-only too.
-    pub read_only: bool,
     /// Let other users use the mount (`allow_other`; a normal user needs `user_allow_other`
     /// in `/etc/fuse.conf`). Without it only the mounting user (and root, see [`mount`]) can.
     pub allow_other: bool,
@@ -58,7 +56,6 @@ pub struct MountOptions {
 impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
-            read_only: false,
             allow_other: false,
             fs_name: "secvol".to_owned(),
             threads: 4,
@@ -78,8 +75,8 @@ fn escape_option_value(value: &str) -> String {
     out
 }
 
-/// fuser's configuration for `options`, with or without auto-unmount.
-fn config(options: &MountOptions, auto_unmount: bool) -> Config {
+/// fuser's configuration for `options`, read-only or not, with or without auto-unmount.
+fn config(options: &MountOptions, read_only: bool, auto_unmount: bool) -> Config {
     let mut mount_options = vec![
         MountOption::FSName(escape_option_value(&options.fs_name)),
         MountOption::Subtype("secvol".to_owned()),
@@ -87,7 +84,7 @@ fn config(options: &MountOptions, auto_unmount: bool) -> Config {
         MountOption::DefaultPermissions,
         MountOption::NoDev,
         MountOption::NoSuid,
-        if options.read_only {
+        if read_only {
             MountOption::RO
         } else {
             MountOption::RW
@@ -121,7 +118,8 @@ fn config(options: &MountOptions, auto_unmount: bool) -> Config {
 /// INIT has been answered, with the request threads running.
 ///
 /// Mount options: `fsname=<fs_name>`, `subtype=secvol` (type `fuse.secvol` in the mount
-/// table), `default_permissions`, `nodev`, `nosuid`, `ro` or `rw`, `allow_other` if asked.
+/// table), `default_permissions`, `nodev`, `nosuid`, `ro` (when `fs` was opened read-only) or
+/// `rw`, `allow_other` if asked.
 ///
 /// On Linux the mount also asks for `auto_unmount`: fusermount3 stays in the background and
 /// unmounts when this process dies (a killed daemon leaves no "Transport endpoint is not
@@ -134,10 +132,11 @@ fn config(options: &MountOptions, auto_unmount: bool) -> Config {
 pub fn mount(fs: Arc<Fs>, mountpoint: &Path, options: &MountOptions) -> io::Result<Mount> {
     let mountpoint = mountpoint.canonicalize()?;
     let auto_unmount = cfg!(target_os = "linux");
+    let read_only = fs.is_read_only();
     let session = match Session::new(
         adapter::SecvolFuse::new(fs.clone()),
         &mountpoint,
-        &config(options, auto_unmount),
+        &config(options, read_only, auto_unmount),
     ) {
         Ok(session) => session,
         Err(err)
@@ -156,7 +155,7 @@ pub fn mount(fs: Arc<Fs>, mountpoint: &Path, options: &MountOptions) -> io::Resu
             Session::new(
                 adapter::SecvolFuse::new(fs),
                 &mountpoint,
-                &config(options, false),
+                &config(options, read_only, false),
             )?
         }
         Err(err) => return Err(err),
@@ -311,7 +310,7 @@ mod tests {
     #[test]
     fn options_are_private_unless_asked() {
         let options = MountOptions::default();
-        let with_auto = config(&options, true);
+        let with_auto = config(&options, false, true);
         assert!(with_auto.mount_options.contains(&MountOption::AutoUnmount));
         assert!(
             with_auto
@@ -319,13 +318,12 @@ mod tests {
                 .contains(&MountOption::DefaultPermissions)
         );
         assert_eq!(with_auto.acl, SessionACL::RootAndOwner);
-        assert_eq!(config(&options, false).acl, SessionACL::Owner);
+        assert_eq!(config(&options, false, false).acl, SessionACL::Owner);
         let shared = MountOptions {
             allow_other: true,
-            read_only: true,
             ..MountOptions::default()
         };
-        let shared = config(&shared, true);
+        let shared = config(&shared, true, true);
         assert_eq!(shared.acl, SessionACL::All);
         assert!(shared.mount_options.contains(&MountOption::RO));
     }

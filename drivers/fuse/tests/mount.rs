@@ -529,13 +529,7 @@ fn a_read_only_mount_refuses_changes() {
     let m = Mounted::mount(storage.clone(), MountOptions::default());
     fs::write(m.path("kept"), b"kept").unwrap();
     let storage = m.unmount();
-    let m = Mounted::mount(
-        storage,
-        MountOptions {
-            read_only: true,
-            ..MountOptions::default()
-        },
-    );
+    let m = Mounted::mount_as(storage, true, MountOptions::default());
     assert_eq!(fs::read(m.path("kept")).unwrap(), b"kept");
     let err = fs::write(m.path("new"), b"x").unwrap_err();
     assert_eq!(errno(&err), libc::EROFS);

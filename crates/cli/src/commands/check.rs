@@ -8,11 +8,9 @@
 use std::ops::Range;
 use std::path::Path;
 
-use std::sync::Arc;
-
 use secvol_core::{
-    Access, BLOCK_SIZE, BlockDevice, BlockError, ContainerError, HeaderStatus, UnlockedContainer,
-    VerifyReport,
+    Access, BLOCK_SIZE, BlockError, ContainerError, DamageByUse, DeviceMode, HeaderStatus,
+    UnlockedContainer, VerifyReport,
 };
 
 use secvol_fs::{Fs, FsOptions};
@@ -49,8 +47,12 @@ struct HeaderCheck {
 }
 
 enum DeviceCheck {
-    /// The device opened and every block was read.
-    Verified(VerifyReport),
+    /// The device opened and every block was read. `damage` sorts the damaged blocks by use,
+    /// when the file-system walk told which blocks are in use.
+    Verified {
+        report: VerifyReport,
+        damage: Option<DamageByUse>,
+    },
     /// Neither super slot authenticates: the device cannot even be opened.
     SuperRecordDamaged,
 }
@@ -58,8 +60,14 @@ enum DeviceCheck {
 /// Unlock read-only, then check the header copies and every block of the device.
 pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     let path = args.container.as_path();
-    // A shared lock: refused while the container is mounted read-write.
-    let container = open_container(path, Access::ReadOnly)?;
+    // A shared lock: refused while the container is mounted read-write. Repairing needs it
+    // to itself.
+    let access = if args.repair {
+        Access::ReadWrite
+    } else {
+        Access::ReadOnly
+    };
+    let container = open_container(path, access)?;
     let source = PasswordSource::from_option(args.password_file.as_deref());
     let prompt = format!("Password for {}: ", display_name(path));
     let unlocked = unlock(container, &source, &prompt)?;
@@ -69,22 +77,34 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
         Some(unlocked.opened_from_backup()),
     );
 
-    let report = CheckReport {
-        header: HeaderCheck {
-            status: unlocked.header_status(),
-            opened_from_backup: unlocked.opened_from_backup(),
-        },
-        device: check_device(&unlocked)?,
-        files: FilesCheck::Skipped,
+    let header = HeaderCheck {
+        status: unlocked.header_status(),
+        opened_from_backup: unlocked.opened_from_backup(),
     };
+    let mut device = check_device(&unlocked)?;
+    let files = match device {
+        DeviceCheck::Verified { .. } => check_files(&unlocked),
+        DeviceCheck::SuperRecordDamaged => FilesCheck::Skipped,
+    };
+    if let (
+        DeviceCheck::Verified { report, damage },
+        FilesCheck::Checked(secvol_fs::CheckReport {
+            blocks_in_use: Some(in_use),
+            ..
+        }),
+    ) = (&mut device, &files)
+    {
+        *damage = Some(report.classify(in_use));
+    }
     let report = CheckReport {
-        files: match report.device {
-            DeviceCheck::Verified(_) => check_files(&unlocked),
-            DeviceCheck::SuperRecordDamaged => FilesCheck::Skipped,
-        },
-        ..report
+        header,
+        device,
+        files,
     };
     print_sections(&report.rows(path));
+    if args.repair {
+        repair_free_blocks(&unlocked, &report.device)?;
+    }
 
     let problems = report.problems();
     if problems.is_empty() {
@@ -95,6 +115,38 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
         summary: problems.join("; "),
     }
     .into())
+}
+
+/// `--repair`: make the stale free blocks read as empty again.
+fn repair_free_blocks(unlocked: &UnlockedContainer, device: &DeviceCheck) -> anyhow::Result<()> {
+    let free = match device {
+        DeviceCheck::Verified {
+            damage: Some(damage),
+            ..
+        } => &damage.free,
+        DeviceCheck::Verified { report, .. } if report.damaged.is_empty() => {
+            println!("Repair: nothing to repair");
+            return Ok(());
+        }
+        _ => {
+            println!(
+                "Repair: not done (the file system could not be walked, so which blocks are in \
+                 use is not known)"
+            );
+            return Ok(());
+        }
+    };
+    if free.is_empty() {
+        println!("Repair: nothing to repair (no stale free blocks)");
+        return Ok(());
+    }
+    unlocked.open_device(false)?.reset_free_blocks(free)?;
+    let blocks = DamageByUse::count(free);
+    println!(
+        "Repair: {blocks} stale free block{} rewritten; they read as empty again",
+        plural(blocks)
+    );
+    Ok(())
 }
 
 fn check_device(unlocked: &UnlockedContainer) -> anyhow::Result<DeviceCheck> {
@@ -108,21 +160,21 @@ fn check_device(unlocked: &UnlockedContainer) -> anyhow::Result<DeviceCheck> {
     let bar = progress::blocks("Checking", 0);
     let report = device.verify(&mut |done, total| progress::update(&bar, done, total));
     bar.finish_and_clear();
-    Ok(DeviceCheck::Verified(report?))
+    Ok(DeviceCheck::Verified {
+        report: report?,
+        damage: None,
+    })
 }
 
-/// Open the file system read-only with lenient reads (a damaged block reads as zeros and is
-/// counted, so the walk can name every damaged file) and check it.
+/// Open the file system on a check stack (read-only; a damaged block reads as zeros and is
+/// counted, so the walk can name every damaged file; the blocks read are recorded) and check
+/// it.
 fn check_files(unlocked: &UnlockedContainer) -> FilesCheck {
-    let device: Arc<dyn BlockDevice> = match unlocked.open_device(true) {
-        Ok(device) => Arc::new(device),
+    let stack = match unlocked.open_stack(DeviceMode::Check) {
+        Ok(stack) => stack,
         Err(err) => return FilesCheck::CannotOpen(err.to_string()),
     };
-    let options = FsOptions {
-        read_only: true,
-        lenient_reads: true,
-        ..FsOptions::default()
-    };
+    let options = FsOptions::default();
     // Damaged blocks read as zeros so the walk can go on; where such zeros land in the
     // storage engine's own structures, it may give up with a panic rather than an error.
     // That is damage to report, not a crash of `check`.
@@ -131,7 +183,7 @@ fn check_files(unlocked: &UnlockedContainer) -> FilesCheck {
         log::debug!("storage engine gave up: {info}")
     }));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let fs = Fs::open(device, options)?;
+        let fs = Fs::open(stack, options)?;
         let bar = progress::files("Checking files", 0);
         let result = fs.check(&mut |done, total| progress::update(&bar, done, total));
         bar.finish_and_clear();
@@ -171,19 +223,22 @@ impl CheckReport {
             DeviceCheck::SuperRecordDamaged => {
                 problems.push("both super slots damaged; data blocks not checked".to_owned());
             }
-            DeviceCheck::Verified(report) => {
+            DeviceCheck::Verified { report, damage } => {
                 for (slot, ok) in report.super_slots_ok.iter().enumerate() {
                     if !ok {
                         problems.push(format!("super slot {slot} damaged"));
                     }
                 }
-                if !report.damaged.is_empty() {
-                    let blocks: u64 = report.damaged.iter().map(|r| r.end - r.start).sum();
+                // Without the walk, every damaged block might be in use.
+                let harmful = damage.as_ref().map_or(&report.damaged, |d| &d.in_use);
+                if !harmful.is_empty() {
+                    let blocks = DamageByUse::count(harmful);
                     problems.push(format!(
-                        "{blocks} damaged block{} in {} range{}",
+                        "{blocks} damaged block{}{} in {} range{}",
                         plural(blocks),
-                        report.damaged.len(),
-                        plural(report.damaged.len() as u64)
+                        if damage.is_some() { " in use" } else { "" },
+                        harmful.len(),
+                        plural(harmful.len() as u64)
                     ));
                 }
             }
@@ -225,7 +280,7 @@ impl CheckReport {
                     "not checked (the device cannot be opened)".into(),
                 ));
             }
-            DeviceCheck::Verified(report) => {
+            DeviceCheck::Verified { report, damage } => {
                 let slots: Vec<String> = report
                     .super_slots_ok
                     .iter()
@@ -233,7 +288,7 @@ impl CheckReport {
                     .map(|(slot, ok)| format!("slot {slot} {}", if *ok { "OK" } else { "damaged" }))
                     .collect();
                 device.push(("Super slots".into(), slots.join(", ")));
-                let damaged: u64 = report.damaged.iter().map(|r| r.end - r.start).sum();
+                let damaged = DamageByUse::count(&report.damaged);
                 device.push((
                     "Data blocks".into(),
                     format!(
@@ -242,16 +297,37 @@ impl CheckReport {
                         if damaged == 0 {
                             "all intact".to_owned()
                         } else {
-                            format!("{damaged} damaged")
+                            format!("{damaged} fail authentication")
                         }
                     ),
                 ));
-                device.extend(
-                    report
-                        .damaged
-                        .iter()
-                        .map(|range| ("Damaged".into(), damaged_range_text(range))),
-                );
+                match damage {
+                    None => device.extend(
+                        report
+                            .damaged
+                            .iter()
+                            .map(|range| ("Damaged".into(), damaged_range_text(range))),
+                    ),
+                    Some(damage) => {
+                        device.extend(
+                            damage
+                                .in_use
+                                .iter()
+                                .map(|range| ("Damaged".into(), damaged_range_text(range))),
+                        );
+                        if !damage.free.is_empty() {
+                            let free = DamageByUse::count(&damage.free);
+                            device.push((
+                                "Stale free".into(),
+                                format!(
+                                    "{free} block{} that nothing uses (harmless: left by an \
+                                     interrupted write; 'secvol check --repair' rewrites them)",
+                                    plural(free)
+                                ),
+                            ));
+                        }
+                    }
+                }
             }
         }
         let files = self.files_rows();
@@ -369,7 +445,10 @@ mod tests {
         };
         let report = CheckReport {
             header: clean_header(),
-            device: DeviceCheck::Verified(clean.clone()),
+            device: DeviceCheck::Verified {
+                report: clean.clone(),
+                damage: None,
+            },
             files: FilesCheck::Skipped,
         };
         assert!(report.problems().is_empty());
@@ -378,7 +457,10 @@ mod tests {
         slot.super_slots_ok[1] = false;
         let report = CheckReport {
             header: clean_header(),
-            device: DeviceCheck::Verified(slot),
+            device: DeviceCheck::Verified {
+                report: slot,
+                damage: None,
+            },
             files: FilesCheck::Skipped,
         };
         assert_eq!(report.problems(), ["super slot 1 damaged"]);
@@ -387,10 +469,46 @@ mod tests {
         header.status.copies_differ = true;
         let report = CheckReport {
             header,
-            device: DeviceCheck::Verified(clean),
+            device: DeviceCheck::Verified {
+                report: clean.clone(),
+                damage: None,
+            },
             files: FilesCheck::Skipped,
         };
         assert_eq!(report.problems(), ["the two header copies differ"]);
+
+        // Damage in blocks nothing uses is not a problem; damage in use, or of unknown use, is.
+        let mut torn = clean;
+        torn.damaged = vec![3..5, 9..10];
+        let mut in_use = secvol_core::BlockSet::new();
+        in_use.insert_range(9..10);
+        let report = CheckReport {
+            header: clean_header(),
+            device: DeviceCheck::Verified {
+                damage: Some(torn.classify(&secvol_core::BlockSet::new())),
+                report: torn.clone(),
+            },
+            files: FilesCheck::Skipped,
+        };
+        assert!(report.problems().is_empty(), "{:?}", report.problems());
+        let report = CheckReport {
+            header: clean_header(),
+            device: DeviceCheck::Verified {
+                damage: Some(torn.classify(&in_use)),
+                report: torn.clone(),
+            },
+            files: FilesCheck::Skipped,
+        };
+        assert_eq!(report.problems(), ["1 damaged block in use in 1 range"]);
+        let report = CheckReport {
+            header: clean_header(),
+            device: DeviceCheck::Verified {
+                report: torn,
+                damage: None,
+            },
+            files: FilesCheck::Skipped,
+        };
+        assert_eq!(report.problems(), ["3 damaged blocks in 2 ranges"]);
 
         let report = CheckReport {
             header: clean_header(),

@@ -1,9 +1,8 @@
 //! `secvol create`.
 
 use secvol_core::header::FLAG_QUICK;
-use std::sync::Arc;
 
-use secvol_core::{BlockDevice, ContainerError, CreateOptions, UnlockedContainer};
+use secvol_core::{ContainerError, CreateOptions, DeviceMode, UnlockedContainer};
 use secvol_fs::Fs;
 
 use super::{display_name, kdf_for_new_password, kdf_override, print_fields, read_new, shell_word};
@@ -93,7 +92,6 @@ pub fn run(args: &CreateArgs) -> anyhow::Result<()> {
 }
 
 fn format_file_system(container: &UnlockedContainer) -> anyhow::Result<()> {
-    let device: Arc<dyn BlockDevice> = Arc::new(container.open_device(false)?);
-    Fs::format(device, current_ctx())?;
+    Fs::format(container.open_stack(DeviceMode::ReadWrite)?, current_ctx())?;
     Ok(())
 }

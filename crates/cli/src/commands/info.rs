@@ -9,9 +9,8 @@
 use std::path::Path;
 
 use secvol_core::header::{FLAG_QUICK, FORMAT_VERSION, Header};
-use std::sync::Arc;
 
-use secvol_core::{Access, BlockDevice, ContainerError, HeaderStatus, UnlockedContainer};
+use secvol_core::{Access, ContainerError, DeviceMode, HeaderStatus, UnlockedContainer};
 use secvol_fs::{Fs, FsOptions};
 
 use super::{
@@ -142,16 +141,9 @@ fn file_system_rows(unlocked: &UnlockedContainer, locked: bool) -> Rows {
         )];
     }
     let opened = unlocked
-        .open_device(true)
+        .open_stack(DeviceMode::ReadOnly)
         .map_err(anyhow::Error::from)
-        .and_then(|device| {
-            let device: Arc<dyn BlockDevice> = Arc::new(device);
-            let options = FsOptions {
-                read_only: true,
-                ..FsOptions::default()
-            };
-            Ok(Fs::open(device, options)?)
-        });
+        .and_then(|stack| Ok(Fs::open(stack, FsOptions::default())?));
     let fs = match opened {
         Ok(fs) => fs,
         Err(err) => {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use secrecy::ExposeSecret;
-use secvol_core::{Access, BlockDevice};
+use secvol_core::{Access, DeviceMode};
 use secvol_fs::{Fs, FsOptions};
 use secvol_fuse::MountOptions;
 use zeroize::Zeroizing;
@@ -267,19 +267,21 @@ fn start(
     ) {
         report(&format!("warning: {warning}"));
     }
-    let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(args.read_only)?);
+    let stack = unlocked.open_stack(if args.read_only {
+        DeviceMode::ReadOnly
+    } else {
+        DeviceMode::ReadWrite
+    })?;
     drop(unlocked);
     let options = FsOptions {
-        read_only: args.read_only,
         cache_size: MOUNT_CACHE_SIZE,
         ..FsOptions::default()
     };
     let fs = Arc::new(
-        Fs::open(device, options)
+        Fs::open(stack, options)
             .with_context(|| format!("cannot open the files in {}", args.container.display()))?,
     );
     let mount_options = MountOptions {
-        read_only: args.read_only,
         allow_other: args.allow_other,
         fs_name: args.container.display().to_string(),
         ..MountOptions::default()

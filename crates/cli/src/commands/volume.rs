@@ -3,10 +3,9 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
-use secvol_core::{Access, BlockDevice};
+use secvol_core::{Access, DeviceMode};
 use secvol_fs::{Fs, FsOptions};
 
 use super::open_and_unlock;
@@ -122,13 +121,13 @@ impl Volume {
             Access::ReadOnly
         };
         let unlocked = open_and_unlock(container, access, source)?;
-        let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(!writable)?);
+        let stack = unlocked.open_stack(if writable {
+            DeviceMode::ReadWrite
+        } else {
+            DeviceMode::ReadOnly
+        })?;
         drop(unlocked);
-        let options = FsOptions {
-            read_only: !writable,
-            ..FsOptions::default()
-        };
-        let fs = Fs::open(device, options)
+        let fs = Fs::open(stack, FsOptions::default())
             .with_context(|| format!("cannot open the files in {}", container.display()))?;
         Ok(Volume { fs, closed: false })
     }

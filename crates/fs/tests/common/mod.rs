@@ -7,7 +7,8 @@ use std::sync::Arc;
 use secvol_core::storage::Storage;
 use secvol_core::testing::MemStorage;
 use secvol_core::{
-    Access, BlockDevice, CipherSuite, Container, CreateOptions, ScryptParams, SecretString,
+    Access, BlockDevice, CipherSuite, Container, CreateOptions, DeviceMode, DeviceStack,
+    ScryptParams, SecretString,
 };
 use secvol_fs::{Ctx, Fs, FsOptions};
 
@@ -29,9 +30,8 @@ pub fn new_storage(size: u64) -> Arc<MemStorage> {
         &mut |_, _| {},
     )
     .unwrap();
-    let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(false).unwrap());
     Fs::format(
-        device,
+        unlocked.open_stack(DeviceMode::ReadWrite).unwrap(),
         Ctx {
             uid: 1000,
             gid: 1000,
@@ -41,13 +41,21 @@ pub fn new_storage(size: u64) -> Arc<MemStorage> {
     storage
 }
 
-/// The block device of the container in `storage`.
-pub fn device(storage: Arc<dyn Storage>, read_only: bool) -> Arc<dyn BlockDevice> {
-    let unlocked = Container::open_storage(storage, Path::new("test.sec"), Access::ReadWrite)
+fn unlock(storage: Arc<dyn Storage>) -> secvol_core::UnlockedContainer {
+    Container::open_storage(storage, Path::new("test.sec"), Access::ReadWrite)
         .unwrap()
         .unlock(&SecretString::from(PASSWORD))
-        .unwrap();
-    Arc::new(unlocked.open_device(read_only).unwrap())
+        .unwrap()
+}
+
+/// The encrypted block device of the container in `storage`, without decorators.
+pub fn device(storage: Arc<dyn Storage>, read_only: bool) -> Arc<dyn BlockDevice> {
+    Arc::new(unlock(storage).open_device(read_only).unwrap())
+}
+
+/// The device stack of the container in `storage`, built for `mode`.
+pub fn stack(storage: Arc<dyn Storage>, mode: DeviceMode) -> DeviceStack {
+    unlock(storage).open_stack(mode).unwrap()
 }
 
 /// Options for tests: no timer commits, so commits happen only where the test asks.
@@ -60,7 +68,7 @@ pub fn test_options() -> FsOptions {
 
 /// Open the file system in `storage`.
 pub fn open(storage: Arc<dyn Storage>) -> Fs {
-    Fs::open(device(storage, false), test_options()).unwrap()
+    Fs::open(stack(storage, DeviceMode::ReadWrite), test_options()).unwrap()
 }
 
 pub const ME: Ctx = Ctx {
@@ -184,18 +192,10 @@ pub fn formatted_image(size: u64) -> Vec<u8> {
     new_storage(size).snapshot()
 }
 
-/// Options for `check`: read-only, damaged blocks read as zeros and counted (as the CLI).
-pub fn check_options() -> FsOptions {
-    FsOptions {
-        read_only: true,
-        lenient_reads: true,
-        ..test_options()
-    }
-}
-
-/// Open the container in `storage` read-only with lenient reads and run `check`.
+/// Open the container in `storage` on a check stack (read-only, damaged blocks read as zeros
+/// and counted, blocks read recorded: as the CLI) and run `check`.
 pub fn check_storage(storage: Arc<dyn Storage>) -> secvol_fs::FsResult<secvol_fs::CheckReport> {
-    let fs = Fs::open(device(storage, true), check_options())?;
+    let fs = Fs::open(stack(storage, DeviceMode::Check), test_options())?;
     let report = fs.check(&mut |_, _| {})?;
     fs.close()?;
     Ok(report)

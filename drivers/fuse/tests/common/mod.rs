@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use secvol_core::testing::MemStorage;
 use secvol_core::{
-    Access, BlockDevice, CipherSuite, Container, CreateOptions, ScryptParams, SecretString,
+    Access, CipherSuite, Container, CreateOptions, DeviceMode, ScryptParams, SecretString,
 };
 use secvol_fs::{Ctx, Fs, FsOptions};
 use secvol_fuse::{Mount, MountOptions, Unmounter};
@@ -41,8 +41,7 @@ pub fn new_storage(size: u64) -> Arc<MemStorage> {
         &mut |_, _| {},
     )
     .unwrap();
-    let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(false).unwrap());
-    Fs::format(device, me()).unwrap();
+    Fs::format(unlocked.open_stack(DeviceMode::ReadWrite).unwrap(), me()).unwrap();
     storage
 }
 
@@ -52,15 +51,12 @@ pub fn open(storage: Arc<MemStorage>, read_only: bool) -> Fs {
         .unwrap()
         .unlock(&SecretString::from(PASSWORD))
         .unwrap();
-    let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(read_only).unwrap());
-    Fs::open(
-        device,
-        FsOptions {
-            read_only,
-            ..FsOptions::default()
-        },
-    )
-    .unwrap()
+    let mode = if read_only {
+        DeviceMode::ReadOnly
+    } else {
+        DeviceMode::ReadWrite
+    };
+    Fs::open(unlocked.open_stack(mode).unwrap(), FsOptions::default()).unwrap()
 }
 
 /// Whether something is mounted on `path` (per /proc/self/mountinfo), with its line.
@@ -91,10 +87,15 @@ impl Mounted {
 
     /// Mount the container in `storage`.
     pub fn mount(storage: Arc<MemStorage>, options: MountOptions) -> Mounted {
+        Self::mount_as(storage, false, options)
+    }
+
+    /// Mount the container in `storage`, opened read-only or not.
+    pub fn mount_as(storage: Arc<MemStorage>, read_only: bool, options: MountOptions) -> Mounted {
         // Under the target directory rather than /tmp: nothing else on the machine cleans it.
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let mountpoint = dir.path().canonicalize().unwrap();
-        let fs = Arc::new(open(storage.clone(), options.read_only));
+        let fs = Arc::new(open(storage.clone(), read_only));
         let mount = secvol_fuse::mount(fs.clone(), &mountpoint, &options).unwrap();
         assert_eq!(mount.mountpoint(), mountpoint);
         Mounted {

@@ -1,13 +1,16 @@
 //! A read-only view of a block device that accepts writes into memory.
 //!
-//! A read-only mount must never write to the container, yet redb may need to write while it
-//! opens (recovery after an unclean shutdown, its clean-shutdown header). This decorator keeps
-//! such writes in RAM and drops them at unmount, so the container stays byte-identical.
+//! A read-only mount must never write to the container, yet the layer above may need to write
+//! while it opens (the storage engine's recovery after an unclean shutdown, its clean-shutdown
+//! header). This decorator keeps such writes in RAM and drops them when it is dropped, so the
+//! container stays byte-identical.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use secvol_core::{BLOCK_SIZE, BlockDevice, BlockError, ReadMode};
+use crate::device::{BlockDevice, ReadMode};
+use crate::error::BlockError;
+use crate::geometry::BLOCK_SIZE;
 
 /// Reads fall through to the device unless the block was written since; writes stay in memory.
 #[derive(Debug)]
