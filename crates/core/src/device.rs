@@ -439,6 +439,17 @@ impl EncryptedDevice {
         Ok(())
     }
 
+    /// Write the super record (device length and block 0) again, into the slot that does not
+    /// hold the current version, and sync: after `check` found that slot damaged (a sync that
+    /// a power cut interrupted), both slots authenticate again.
+    pub fn rewrite_super_record(&self) -> Result<(), BlockError> {
+        if self.read_only {
+            return Err(Self::read_only_error());
+        }
+        self.lock_super().dirty = true;
+        self.sync()
+    }
+
     /// Authenticate every block of the device (and both super slots), reporting progress as
     /// (blocks done, blocks total).
     pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport, BlockError> {

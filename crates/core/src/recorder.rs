@@ -34,6 +34,11 @@ impl ReadRecorder {
     pub fn blocks_read(&self) -> BlockSet {
         self.read.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    /// Forget what was read so far.
+    pub fn clear(&self) {
+        *self.read.lock().unwrap_or_else(|p| p.into_inner()) = BlockSet::new();
+    }
 }
 
 impl BlockDevice for ReadRecorder {

@@ -103,9 +103,19 @@ impl DeviceStack {
         self.mode
     }
 
-    /// In [`DeviceMode::Check`], the blocks read from the container so far.
+    /// In [`DeviceMode::Check`], the blocks read from the container since the stack was built
+    /// or [`DeviceStack::restart_recording`] was called.
     pub fn blocks_read(&self) -> Option<BlockSet> {
         self.recorder.as_ref().map(|r| r.blocks_read())
+    }
+
+    /// In [`DeviceMode::Check`], forget the blocks read so far. The file system's `check` calls
+    /// it before its walk: while the file system opened after a crash, the storage engine read
+    /// (and rejected) the torn pages of the interrupted commit, which are not in use.
+    pub fn restart_recording(&self) {
+        if let Some(recorder) = &self.recorder {
+            recorder.clear();
+        }
     }
 }
 

@@ -138,6 +138,10 @@ impl Fs {
     /// are recorded); on another stack the first damaged block ends the walk of its file.
     pub fn check(&self, progress: &mut dyn FnMut(u64, u64)) -> FsResult<CheckReport> {
         let mut report = CheckReport::default();
+        // Only what the walk reads is in use. Pages cached since the open and not read again
+        // are read again by the storage engine's integrity check (pass 5), which starts from
+        // an empty cache.
+        self.stack().restart_recording();
         let device = std::sync::Arc::clone(self.store.device());
         let failures_before = device.tolerated_failures();
 

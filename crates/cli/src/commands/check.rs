@@ -103,7 +103,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     };
     print_sections(&report.rows(path));
     if args.repair {
-        repair_free_blocks(&unlocked, &report.device)?;
+        repair(&unlocked, &report)?;
     }
 
     let problems = report.problems();
@@ -117,9 +117,13 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     .into())
 }
 
-/// `--repair`: make the stale free blocks read as empty again.
-fn repair_free_blocks(unlocked: &UnlockedContainer, device: &DeviceCheck) -> anyhow::Result<()> {
-    let free = match device {
+/// `--repair`: make the stale free blocks read as empty again, and rewrite a stale super slot.
+fn repair(unlocked: &UnlockedContainer, report: &CheckReport) -> anyhow::Result<()> {
+    if report.super_slot_is_stale() {
+        unlocked.open_device(false)?.rewrite_super_record()?;
+        println!("Repair: the stale super slot was rewritten");
+    }
+    let free = match &report.device {
         DeviceCheck::Verified {
             damage: Some(damage),
             ..
@@ -204,6 +208,20 @@ fn check_files(unlocked: &UnlockedContainer) -> FilesCheck {
 }
 
 impl CheckReport {
+    /// Whether a super slot that does not authenticate is harmless: the other one does, and the
+    /// file system it leads to checks clean. The two slots are not copies of each other: a
+    /// sync writes the new version into the slot that does not hold the current one, so a
+    /// power cut during that write leaves exactly this, and the current version is intact.
+    fn super_slot_is_stale(&self) -> bool {
+        let one_bad = match &self.device {
+            DeviceCheck::Verified { report, .. } => {
+                report.super_slots_ok.iter().filter(|ok| !**ok).count() == 1
+            }
+            DeviceCheck::SuperRecordDamaged => false,
+        };
+        one_bad && matches!(&self.files, FilesCheck::Checked(files) if files.is_clean())
+    }
+
     /// Everything damaged, one phrase each; empty when the container is clean.
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -225,7 +243,7 @@ impl CheckReport {
             }
             DeviceCheck::Verified { report, damage } => {
                 for (slot, ok) in report.super_slots_ok.iter().enumerate() {
-                    if !ok {
+                    if !ok && !self.super_slot_is_stale() {
                         problems.push(format!("super slot {slot} damaged"));
                     }
                 }
@@ -281,11 +299,17 @@ impl CheckReport {
                 ));
             }
             DeviceCheck::Verified { report, damage } => {
+                let bad = if self.super_slot_is_stale() {
+                    "stale (an interrupted write, harmless: the other slot is current and the \
+                     files check clean; 'secvol check --repair' rewrites it)"
+                } else {
+                    "damaged"
+                };
                 let slots: Vec<String> = report
                     .super_slots_ok
                     .iter()
                     .enumerate()
-                    .map(|(slot, ok)| format!("slot {slot} {}", if *ok { "OK" } else { "damaged" }))
+                    .map(|(slot, ok)| format!("slot {slot} {}", if *ok { "OK" } else { bad }))
                     .collect();
                 device.push(("Super slots".into(), slots.join(", ")));
                 let damaged = DamageByUse::count(&report.damaged);
