@@ -43,6 +43,17 @@ impl OverlayDevice {
     }
 }
 
+/// The number of whole blocks in a buffer of `len` bytes at block `first`, or why not.
+fn block_count(first: u64, len: usize) -> Result<u64, BlockError> {
+    if !len.is_multiple_of(BLOCK_SIZE) {
+        return Err(BlockError::Unaligned {
+            offset: first * BLOCK_SIZE as u64,
+            len: len as u64,
+        });
+    }
+    Ok((len / BLOCK_SIZE) as u64)
+}
+
 impl BlockDevice for OverlayDevice {
     fn capacity_blocks(&self) -> u64 {
         self.inner.capacity_blocks()
@@ -70,7 +81,15 @@ impl BlockDevice for OverlayDevice {
     }
 
     fn read_blocks(&self, first: u64, buf: &mut [u8], mode: ReadMode) -> Result<(), BlockError> {
+        let count = block_count(first, buf.len())?;
         let state = self.lock();
+        let len_blocks = state.len / BLOCK_SIZE as u64;
+        if first + count > len_blocks {
+            return Err(BlockError::OutOfRange {
+                index: (first + count - 1).max(len_blocks),
+                len_blocks,
+            });
+        }
         let inner_len_blocks = self.inner.len() / BLOCK_SIZE as u64;
         for (i, block) in buf.chunks_exact_mut(BLOCK_SIZE).enumerate() {
             let index = first + i as u64;
@@ -86,7 +105,24 @@ impl BlockDevice for OverlayDevice {
     }
 
     fn write_blocks(&self, first: u64, data: &[u8]) -> Result<(), BlockError> {
+        let count = block_count(first, data.len())?;
+        // The same limits as the container's, though nothing is written to it: the layer
+        // above must meet the same device whether or not it may change the container.
+        let capacity = self.inner.capacity_blocks();
+        if first + count > capacity {
+            return Err(BlockError::NoSpace {
+                index: first.max(capacity),
+                capacity_blocks: capacity,
+            });
+        }
         let mut state = self.lock();
+        let len_blocks = state.len / BLOCK_SIZE as u64;
+        if first + count > len_blocks {
+            return Err(BlockError::OutOfRange {
+                index: first + count - 1,
+                len_blocks,
+            });
+        }
         for (i, block) in data.chunks_exact(BLOCK_SIZE).enumerate() {
             state.blocks.insert(first + i as u64, block.into());
         }

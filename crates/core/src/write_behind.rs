@@ -15,7 +15,8 @@
 //!   every later write, read, length change and sync, so the storage engine sees the failure
 //!   at the latest when it commits (and then refuses further use, as for any I/O error).
 //! * **Memory is bounded**: at most [`QUEUE_LIMIT`] bytes wait; a writer beyond it waits.
-//! * Writes past the device's length (which fail), and length changes, are done at once,
+//! * Writes past the device's length or capacity (which fail), and length changes, are done
+//!   at once,
 //!   after the queue has drained.
 //!
 //! Dropping the device lets the worker finish the queue, then joins it (see `worker.rs`).
@@ -134,7 +135,10 @@ impl WriteBehindDevice {
     /// Whether a write can only fail (then it is done at once, in order, so it fails here).
     fn must_write_now(&self, first: u64, len: usize) -> bool {
         let end = (len as u64).saturating_add(first.saturating_mul(BLOCK));
-        len == 0 || !len.is_multiple_of(BLOCK_SIZE) || end > self.inner.len()
+        len == 0
+            || !len.is_multiple_of(BLOCK_SIZE)
+            || end > self.inner.len()
+            || end > self.inner.capacity_blocks().saturating_mul(BLOCK)
     }
 }
 
