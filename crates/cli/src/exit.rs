@@ -118,7 +118,12 @@ fn block_error_code(err: &BlockError) -> u8 {
 fn fs_error_code(err: &FsError) -> u8 {
     match err {
         FsError::Exists => ALREADY_EXISTS,
-        FsError::Corrupt(_) => DAMAGE_FOUND,
+        FsError::BlockDamaged { .. }
+        | FsError::SuperRecordDamaged
+        | FsError::RecordDamaged { .. }
+        | FsError::DatabaseDamaged { .. }
+        | FsError::NoFileSystem => DAMAGE_FOUND,
+        FsError::UnsupportedFormat { .. } => UNSUPPORTED_VERSION,
         FsError::Block(err) => block_error_code(err),
         FsError::NotFound
         | FsError::NotDir
@@ -136,7 +141,9 @@ fn fs_error_code(err: &FsError) -> u8 {
         | FsError::Range
         | FsError::TooBig
         | FsError::NotSupported
-        | FsError::Storage(_) => OTHER,
+        | FsError::Io(_)
+        | FsError::Stopped { .. }
+        | FsError::Engine(_) => OTHER,
     }
 }
 
@@ -182,6 +189,18 @@ mod tests {
         }))
         .context("reading the header");
         assert_eq!(exit_code(&err.unwrap_err()), KDF_OUT_OF_BOUNDS);
+    }
+
+    #[test]
+    fn a_file_system_of_another_format_is_an_unsupported_version_not_damage() {
+        let err = anyhow::Error::from(FsError::UnsupportedFormat {
+            found: "2".into(),
+            supported: 1,
+        })
+        .context("cannot open the files in x.sec");
+        assert_eq!(exit_code(&err), UNSUPPORTED_VERSION);
+        let err = anyhow::Error::from(FsError::BlockDamaged { index: 9 });
+        assert_eq!(exit_code(&err), DAMAGE_FOUND);
     }
 
     #[test]

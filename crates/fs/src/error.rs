@@ -58,42 +58,84 @@ pub enum FsError {
     /// A feature the file system deliberately lacks.
     #[error("operation not supported")]
     NotSupported,
-    /// Data that failed authentication or a structure that makes no sense.
-    #[error("container damaged: {0}")]
-    Corrupt(String),
-    /// A block of the container failed authentication.
+    /// A block of the container failed authentication: its ciphertext was changed, moved or
+    /// replaced (damage or tampering).
+    #[error("block {index} of the container failed authentication (damaged or tampered)")]
+    BlockDamaged {
+        /// Logical index of the block.
+        index: u64,
+    },
+    /// Neither copy of the container's super record (its length and first block)
+    /// authenticates.
+    #[error("both copies of the container's super record are damaged")]
+    SuperRecordDamaged,
+    /// A stored record that makes no sense: an inode, a directory entry, a counter.
+    #[error("damaged record: {what}")]
+    RecordDamaged {
+        /// Which record, and what is wrong with it.
+        what: String,
+    },
+    /// The database inside the container found its own structures inconsistent (a page
+    /// checksum, the shape of a tree).
+    #[error("the database inside the container is damaged: {detail}")]
+    DatabaseDamaged {
+        /// What the storage engine reported.
+        detail: String,
+    },
+    /// The container holds no file system (it was never formatted, or its tables are gone).
+    #[error("the container holds no file system")]
+    NoFileSystem,
+    /// A file system of a format this version of secvol does not read.
+    #[error("unsupported file system format {found} (this secvol reads format {supported})")]
+    UnsupportedFormat {
+        /// The format found, as stored.
+        found: String,
+        /// The format this build reads.
+        supported: u16,
+    },
+    /// Another failure of the block layer (a length or alignment the device refused).
     #[error(transparent)]
     Block(#[from] BlockError),
-    /// The storage engine failed (I/O error on the container file, for example). After such
-    /// an error the file system refuses further changes until it is reopened.
-    #[error("storage failure: {0}")]
-    Storage(String),
+    /// Reading or writing the container file failed.
+    #[error("I/O error on the container file: {0}")]
+    Io(std::io::Error),
+    /// An earlier storage failure stopped the file system: it refuses everything until the
+    /// container is opened again (unmounted and mounted).
+    #[error(
+        "the container stopped after an earlier failure ({first}); unmount it and mount it again"
+    )]
+    Stopped {
+        /// The failure that stopped it.
+        first: String,
+    },
+    /// The storage engine refused for a reason that is none of the above: a bug in secvol or
+    /// the storage engine.
+    #[error("storage engine error: {0}")]
+    Engine(String),
 }
 
 /// Result of file-system operations.
 pub type FsResult<T> = Result<T, FsError>;
 
-/// Convert any redb error into an [`FsError`], keeping "no space" distinguishable.
+/// Convert any redb error into an [`FsError`] named for what happened, keeping "no space"
+/// and damage distinguishable from other failures.
 pub(crate) fn storage_error(err: impl Into<redb::Error>) -> FsError {
-    let err: redb::Error = err.into();
-    if let redb::Error::Io(io) = &err
-        && io.kind() == std::io::ErrorKind::StorageFull
-    {
+    match err.into() {
+        redb::Error::Io(io) => io_error(io),
+        redb::Error::Corrupted(detail) => FsError::DatabaseDamaged { detail },
+        other => FsError::Engine(other.to_string()),
+    }
+}
+
+/// An I/O error from the device, as redb or our own code saw it: the block layer's errors
+/// travel inside it.
+pub(crate) fn io_error(io: std::io::Error) -> FsError {
+    if io.kind() == std::io::ErrorKind::StorageFull {
         return FsError::NoSpace;
     }
-    // A block that failed authentication reaches us through redb as an I/O error carrying the
-    // block layer's error: it is damage (exit code 10, EIO), not an ordinary I/O failure.
-    if let redb::Error::Io(io) = &err
-        && let Some(block) = io.get_ref().and_then(|e| e.downcast_ref::<BlockError>())
-        && matches!(
-            block,
-            BlockError::AuthFailed { .. } | BlockError::SuperRecordDamaged
-        )
-    {
-        return FsError::Corrupt(block.to_string());
+    match io.get_ref().and_then(|e| e.downcast_ref::<BlockError>()) {
+        Some(BlockError::AuthFailed { index }) => FsError::BlockDamaged { index: *index },
+        Some(BlockError::SuperRecordDamaged) => FsError::SuperRecordDamaged,
+        _ => FsError::Io(io),
     }
-    if let redb::Error::Corrupted(detail) = &err {
-        return FsError::Corrupt(detail.clone());
-    }
-    FsError::Storage(err.to_string())
 }

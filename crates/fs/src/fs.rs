@@ -113,7 +113,7 @@ impl Fs {
         })?;
         store.close()?;
         crate::backend::extend_to_capacity(stack.device().as_ref())
-            .map_err(|e| FsError::Storage(format!("cannot size the database: {e}")))
+            .map_err(crate::error::io_error)
     }
 
     /// Open the file system on a container's device stack. Its mode decides: a read-write
@@ -125,16 +125,13 @@ impl Fs {
         let device = stack.device();
         if !read_only
             && device.len() > 0
-            && !crate::backend::redb_needs_recovery(&**device)
-                .map_err(crate::error::storage_error)?
+            && !crate::backend::redb_needs_recovery(&**device).map_err(crate::error::io_error)?
         {
             // redb shrinks its file when it closes with a free tail; give it the whole
             // container again before it opens, or it would grow by doubling past the end.
             match crate::backend::extend_to_capacity(device.as_ref()) {
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {}
-                other => {
-                    other.map_err(|e| FsError::Storage(format!("cannot size the database: {e}")))?
-                }
+                other => other.map_err(crate::error::io_error)?,
             }
         }
         let store = Store::open(&stack, options, false)?;

@@ -182,7 +182,9 @@ impl Inode {
 
     /// Parse a stored record.
     pub(crate) fn decode(bytes: &[u8]) -> FsResult<Self> {
-        let bad = |what: &str| FsError::Corrupt(format!("inode record: {what}"));
+        let bad = |what: &str| FsError::RecordDamaged {
+            what: format!("inode record: {what}"),
+        };
         if bytes.len() != RECORD_LEN {
             return Err(bad("wrong length"));
         }

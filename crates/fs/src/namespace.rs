@@ -308,7 +308,10 @@ impl Fs {
             }
             dir = tx.inode(dir)?.parent;
         }
-        Err(FsError::Corrupt("directory parent chain does not reach the root".into()).into())
+        Err(FsError::RecordDamaged {
+            what: "a directory's parent chain does not reach the root".into(),
+        }
+        .into())
     }
 
     /// Rename `name` in `parent` to `new_name` in `new_parent`.

@@ -36,7 +36,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransacti
 use secvol_core::{BlockDevice, DeviceStack};
 
 use crate::backend::{BackendState, DeviceBackend, redb_needs_recovery};
-use crate::error::{FsError, FsResult, storage_error};
+use crate::error::{FsError, FsResult, io_error, storage_error};
 use crate::inode::{Ino, Inode};
 use crate::schema::{
     CHUNK_SIZE, FS_FORMAT, META, META_CHUNK_SIZE, META_FORMAT, META_INODE_COUNT, META_NEXT_INO,
@@ -188,7 +188,7 @@ fn open_database(
     device: &Arc<dyn BlockDevice>,
     options: &FsOptions,
 ) -> FsResult<(Database, Arc<BackendState>)> {
-    let recovering = redb_needs_recovery(&**device).map_err(storage_error)?;
+    let recovering = redb_needs_recovery(&**device).map_err(io_error)?;
     let (backend, state) = DeviceBackend::new(Arc::clone(device));
     if recovering {
         log::info!("the container was not unmounted cleanly; recovering the last commit");
@@ -207,7 +207,9 @@ fn read_u64(
 ) -> TxResult<Option<u64>> {
     Ok(match meta.get(key)? {
         Some(v) => Some(u64::from_le_bytes(v.value().try_into().map_err(|_| {
-            FsError::Corrupt(format!("meta record `{key}` has the wrong length"))
+            FsError::RecordDamaged {
+                what: format!("meta record `{key}` has the wrong length"),
+            }
         })?)),
         None => None,
     })
@@ -306,24 +308,36 @@ impl Store {
             let txn = db.begin_read().map_err(redb::Error::from)?;
             let meta = txn.open_table(META).map_err(|e| match e {
                 redb::TableError::TableDoesNotExist(_) => {
-                    TxError::Fs(FsError::Corrupt("no file system in this container".into()))
+                    TxError::Fs(FsError::NoFileSystem)
                 }
                 other => other.into(),
             })?;
             let format = match meta.get(META_FORMAT)? {
                 Some(v) => v.value().to_vec(),
                 None => {
-                    return Err(FsError::Corrupt("file system format record missing".into()).into());
+                    return Err(FsError::NoFileSystem.into());
                 }
             };
             if format != FS_FORMAT.to_le_bytes() {
-                return Err(FsError::Corrupt(format!(
-                    "unsupported file system format {format:?} (this secvol reads {FS_FORMAT})"
-                ))
+                let found = match <[u8; 2]>::try_from(&format[..]) {
+                    Ok(bytes) => u16::from_le_bytes(bytes).to_string(),
+                    Err(_) => format!("{format:02x?}"),
+                };
+                return Err(FsError::UnsupportedFormat {
+                    found,
+                    supported: FS_FORMAT,
+                }
                 .into());
             }
             if read_u64(&meta, META_CHUNK_SIZE)? != Some(CHUNK_SIZE) {
-                return Err(FsError::Corrupt("unsupported chunk size".into()).into());
+                return Err(FsError::UnsupportedFormat {
+                    found: format!(
+                        "{FS_FORMAT} with chunks of {} bytes",
+                        read_u64(&meta, META_CHUNK_SIZE)?.unwrap_or(0)
+                    ),
+                    supported: FS_FORMAT,
+                }
+                .into());
             }
             Ok(Counters {
                 next_ino: read_u64(&meta, META_NEXT_INO)?.unwrap_or(2),
@@ -351,7 +365,9 @@ impl Store {
         let mut slot = self.lock();
         let slot = &mut *slot;
         if let Some(reason) = &slot.broken {
-            return Err(FsError::Storage(reason.clone()));
+            return Err(FsError::Stopped {
+                first: reason.clone(),
+            });
         }
         if slot.txn.is_none() {
             let db = slot.db.as_ref().expect("database open unless broken");
@@ -423,7 +439,9 @@ impl Store {
         }
         let mut slot = self.lock();
         if let Some(reason) = &slot.broken {
-            return Err(FsError::Storage(reason.clone()));
+            return Err(FsError::Stopped {
+                first: reason.clone(),
+            });
         }
         self.commit_locked(&mut slot, true)
     }
@@ -652,7 +670,9 @@ impl Store {
         let db = slot
             .db
             .as_mut()
-            .ok_or_else(|| FsError::Storage("database closed".into()))?;
+            .ok_or_else(|| FsError::Stopped {
+                first: "the database was closed".into(),
+            })?;
         Ok(f(db))
     }
 }

@@ -21,7 +21,12 @@ pub(crate) struct StoredEntry {
 
 fn kind_from(code: u8) -> TxResult<FileKind> {
     FileKind::from_code(code)
-        .ok_or_else(|| FsError::Corrupt(format!("directory entry with unknown kind {code}")).into())
+        .ok_or_else(|| {
+            FsError::RecordDamaged {
+                what: format!("directory entry with unknown kind {code}"),
+            }
+            .into()
+        })
 }
 
 /// Length of `data` without its trailing zero bytes.
@@ -273,7 +278,10 @@ impl Tx<'_> {
         let value = table.get(ino)?;
         match value {
             Some(v) => Ok(v.value().to_vec()),
-            None => Err(FsError::Corrupt(format!("symlink {ino} has no target")).into()),
+            None => Err(FsError::RecordDamaged {
+                what: format!("symlink {ino} has no target"),
+            }
+            .into()),
         }
     }
 

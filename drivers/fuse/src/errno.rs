@@ -44,9 +44,16 @@ fn classify(err: &FsError) -> (Errno, Severity) {
         FsError::Range => (Errno::ERANGE, Expected),
         FsError::TooBig => (Errno::E2BIG, Expected),
         FsError::NotSupported => (Errno::ENOTSUP, Expected),
-        FsError::Corrupt(_) => (Errno::EIO, Failure),
-        FsError::Block(_) => (Errno::EIO, Failure),
-        FsError::Storage(_) => (Errno::EIO, Failure),
+        FsError::BlockDamaged { .. }
+        | FsError::SuperRecordDamaged
+        | FsError::RecordDamaged { .. }
+        | FsError::DatabaseDamaged { .. }
+        | FsError::NoFileSystem
+        | FsError::UnsupportedFormat { .. }
+        | FsError::Block(_)
+        | FsError::Io(_)
+        | FsError::Stopped { .. }
+        | FsError::Engine(_) => (Errno::EIO, Failure),
     }
 }
 
@@ -71,11 +78,17 @@ mod tests {
     #[test]
     fn damage_is_an_io_error_and_space_is_enospc() {
         assert_eq!(
-            errno("read", 2, &FsError::Corrupt("bad".into())),
+            errno("read", 2, &FsError::BlockDamaged { index: 7 }),
             Errno::EIO
         );
         assert_eq!(
-            errno("read", 2, &FsError::Storage("gone".into())),
+            errno(
+                "read",
+                2,
+                &FsError::Stopped {
+                    first: "gone".into()
+                }
+            ),
             Errno::EIO
         );
         assert_eq!(errno("write", 2, &FsError::NoSpace), Errno::ENOSPC);
