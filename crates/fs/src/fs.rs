@@ -112,8 +112,7 @@ impl Fs {
             Ok(())
         })?;
         store.close()?;
-        crate::backend::extend_to_capacity(stack.device().as_ref())
-            .map_err(crate::error::io_error)
+        crate::backend::extend_to_capacity(stack.device().as_ref()).map_err(crate::error::io_error)
     }
 
     /// Open the file system on a container's device stack. Its mode decides: a read-write

@@ -307,9 +307,7 @@ impl Store {
         let load = || -> TxResult<Counters> {
             let txn = db.begin_read().map_err(redb::Error::from)?;
             let meta = txn.open_table(META).map_err(|e| match e {
-                redb::TableError::TableDoesNotExist(_) => {
-                    TxError::Fs(FsError::NoFileSystem)
-                }
+                redb::TableError::TableDoesNotExist(_) => TxError::Fs(FsError::NoFileSystem),
                 other => other.into(),
             })?;
             let format = match meta.get(META_FORMAT)? {
@@ -667,12 +665,9 @@ impl Store {
         let mut slot = self.lock();
         self.commit_locked(&mut slot, true)?;
         slot.txn = None;
-        let db = slot
-            .db
-            .as_mut()
-            .ok_or_else(|| FsError::Stopped {
-                first: "the database was closed".into(),
-            })?;
+        let db = slot.db.as_mut().ok_or_else(|| FsError::Stopped {
+            first: "the database was closed".into(),
+        })?;
         Ok(f(db))
     }
 }

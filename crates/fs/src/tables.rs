@@ -20,13 +20,12 @@ pub(crate) struct StoredEntry {
 }
 
 fn kind_from(code: u8) -> TxResult<FileKind> {
-    FileKind::from_code(code)
-        .ok_or_else(|| {
-            FsError::RecordDamaged {
-                what: format!("directory entry with unknown kind {code}"),
-            }
-            .into()
-        })
+    FileKind::from_code(code).ok_or_else(|| {
+        FsError::RecordDamaged {
+            what: format!("directory entry with unknown kind {code}"),
+        }
+        .into()
+    })
 }
 
 /// Length of `data` without its trailing zero bytes.
