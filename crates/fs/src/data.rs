@@ -10,10 +10,9 @@ use crate::handles::OpenFlags;
 use crate::inode::{FileKind, Ino, Inode, Timestamp};
 use crate::schema::{CHUNK_SIZE, MAX_FILE_SIZE};
 use crate::store::{Tx, TxResult};
+use crate::view::Reader;
 
 const CHUNK: usize = CHUNK_SIZE as usize;
-/// relatime: an access time older than this is refreshed on read even if newer than mtime.
-const ATIME_REFRESH_SECS: i64 = 24 * 3600;
 
 impl Fs {
     /// Open inode `ino`; returns a file handle.
@@ -52,8 +51,12 @@ impl Fs {
     }
 
     /// Read without a handle (offline access).
+    ///
+    /// Reading never writes: the access time is not updated (like a `noatime` mount; it
+    /// changes only when set explicitly). A read that changed the container would make
+    /// backup tools copy it again, and would serialize readers behind the writer.
     pub fn read_ino(&self, ino: Ino, offset: u64, size: u32) -> FsResult<Vec<u8>> {
-        let (data, refresh_atime) = self.run_read(|tx| {
+        self.run_read(|tx| {
             let inode = tx.inode(ino)?;
             if inode.kind == FileKind::Directory {
                 return Err(FsError::IsDir.into());
@@ -61,16 +64,8 @@ impl Fs {
             let end = inode.size.min(offset.saturating_add(u64::from(size)));
             let mut out = vec![0u8; end.saturating_sub(offset) as usize];
             read_range(tx, ino, offset, &mut out)?;
-            Ok((out, needs_atime_refresh(&inode, Timestamp::now())))
-        })?;
-        if refresh_atime && !self.read_only {
-            self.run_write(|tx| {
-                let mut inode = tx.inode(ino)?;
-                inode.atime = Timestamp::now();
-                tx.put_inode(ino, &inode, false)
-            })?;
-        }
-        Ok(data)
+            Ok(out)
+        })
     }
 
     /// Write `data` at `offset` (at the end of the file if opened for append). Returns the
@@ -168,14 +163,8 @@ impl Fs {
     }
 }
 
-fn needs_atime_refresh(inode: &Inode, now: Timestamp) -> bool {
-    inode.atime <= inode.mtime
-        || inode.atime <= inode.ctime
-        || now.secs - inode.atime.secs >= ATIME_REFRESH_SECS
-}
-
 /// Fill `out` with the file's bytes from `offset` (the caller clamped it to the size).
-pub(crate) fn read_range(tx: &Tx<'_>, ino: Ino, offset: u64, out: &mut [u8]) -> TxResult<()> {
+pub(crate) fn read_range(tx: &Reader<'_>, ino: Ino, offset: u64, out: &mut [u8]) -> TxResult<()> {
     let mut pos = offset;
     let mut done = 0;
     while done < out.len() {

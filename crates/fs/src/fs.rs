@@ -10,6 +10,7 @@ use crate::handles::Handles;
 use crate::inode::{FileKind, Ino, Inode, ROOT_INO, Timestamp};
 use crate::schema::NAME_MAX;
 use crate::store::{FsOptions, Store, Tx, TxResult};
+use crate::view::Reader;
 
 /// Who is asking: owner and group of new files, and ownership rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,8 +232,10 @@ impl Fs {
         }
     }
 
-    pub(crate) fn run_read<T>(&self, op: impl FnOnce(&mut Tx<'_>) -> TxResult<T>) -> FsResult<T> {
-        self.store.run(false, op)
+    /// Run a reading operation: on the last commit, in parallel with others, when it can
+    /// (see `view.rs`); `op` may therefore run twice.
+    pub(crate) fn run_read<T>(&self, op: impl FnMut(&Reader<'_>) -> TxResult<T>) -> FsResult<T> {
+        self.store.read(op)
     }
 
     pub(crate) fn run_write<T>(&self, op: impl FnMut(&mut Tx<'_>) -> TxResult<T>) -> FsResult<T> {
@@ -280,7 +283,7 @@ impl Fs {
     }
 
     /// The directory `ino`, or NotDir / NotFound.
-    pub(crate) fn dir_inode(tx: &Tx<'_>, ino: Ino) -> TxResult<Inode> {
+    pub(crate) fn dir_inode(tx: &Reader<'_>, ino: Ino) -> TxResult<Inode> {
         let inode = tx.inode(ino)?;
         if inode.kind != FileKind::Directory {
             return Err(FsError::NotDir.into());

@@ -24,6 +24,7 @@ mod path;
 mod schema;
 mod store;
 mod tables;
+mod view;
 
 pub use attr::{SetAttr, TimeSet, XattrMode};
 pub use check::{CheckReport, Problem};

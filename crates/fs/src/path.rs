@@ -28,7 +28,7 @@ impl Fs {
         let parts = components(path)?;
         self.run_read(|tx| {
             let mut ino = ROOT_INO;
-            for part in parts {
+            for part in &parts {
                 let dir = tx.inode(ino)?;
                 if dir.kind != FileKind::Directory {
                     return Err(FsError::NotDir.into());

@@ -29,7 +29,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
@@ -38,6 +38,7 @@ use secvol_core::{BlockDevice, DeviceStack};
 use crate::backend::{BackendState, DeviceBackend, redb_needs_recovery};
 use crate::error::{FsError, FsResult, io_error, storage_error};
 use crate::inode::{Ino, Inode};
+use crate::view::{DirtySet, Reader};
 use crate::schema::{
     CHUNK_SIZE, FS_FORMAT, META, META_CHUNK_SIZE, META_FORMAT, META_INODE_COUNT, META_NEXT_INO,
     META_USED_BYTES,
@@ -83,6 +84,9 @@ pub(crate) struct Counters {
 pub(crate) enum TxError {
     Fs(FsError),
     Storage(redb::Error),
+    /// A reader of the last commit met something the open write transaction changed: the
+    /// operation must run on the write transaction instead (see `view.rs`).
+    NeedsWriteView,
 }
 
 impl From<FsError> for TxError {
@@ -110,6 +114,19 @@ storage_from!(
 
 pub(crate) type TxResult<T> = Result<T, TxError>;
 
+impl TxError {
+    /// The error a caller outside the store sees.
+    fn into_fs_error(self) -> FsError {
+        match self {
+            TxError::Fs(err) => err,
+            TxError::Storage(err) => storage_error(err),
+            TxError::NeedsWriteView => FsError::Engine(
+                "a reader of the write transaction asked for the write transaction".into(),
+            ),
+        }
+    }
+}
+
 /// Decoded inode records as the open transaction holds them. Nearly every operation reads
 /// one or two inodes, and a redb lookup plus decoding costs more than the rest of a small
 /// operation. It mirrors the transaction exactly, because every inode record is written or
@@ -120,14 +137,24 @@ pub(crate) type InodeCache = RefCell<HashMap<Ino, Inode>>;
 /// Inodes kept in the [`InodeCache`] (about 150 bytes each); past it the cache starts over.
 pub(crate) const INODE_CACHE_LIMIT: usize = 65_536;
 
-/// What an operation sees: the open transaction and the counters.
+/// What a changing operation sees: the open transaction (to read through [`Reader`], which
+/// `Tx` dereferences to, and to write), the counters, and the set of inodes it changed.
 pub(crate) struct Tx<'a> {
+    pub(crate) reader: Reader<'a>,
     pub(crate) txn: &'a WriteTransaction,
     pub(crate) counters: &'a mut Counters,
-    pub(crate) inodes: &'a InodeCache,
+    pub(crate) dirty: &'a DirtySet,
     modified: &'a mut bool,
     written: &'a mut u64,
     usable_bytes: u64,
+}
+
+impl<'a> std::ops::Deref for Tx<'a> {
+    type Target = Reader<'a>;
+
+    fn deref(&self) -> &Reader<'a> {
+        &self.reader
+    }
 }
 
 impl Tx<'_> {
@@ -167,6 +194,8 @@ pub(crate) struct Slot {
     changes_since: Instant,
     written: u64,
     broken: Option<String>,
+    /// Inodes the open write transaction changed; replaced by a new set at each commit.
+    dirty: Arc<DirtySet>,
 }
 
 /// The database and its one write transaction.
@@ -182,6 +211,10 @@ pub(crate) struct Store {
     buffered_commits: AtomicU64,
     safety_net_events: AtomicU64,
     timer_stop: Arc<(Mutex<bool>, Condvar)>,
+    /// Held (shared) by every read transaction on the last commit while it runs; taken
+    /// exclusively to close or reopen the database, so that no reader is left on a database
+    /// that is being replaced. Lock order: the slot, then this.
+    readers: RwLock<()>,
 }
 
 fn open_database(
@@ -254,6 +287,7 @@ impl Store {
                 changes_since: Instant::now(),
                 written: 0,
                 broken: None,
+                dirty: Arc::default(),
             }),
             options,
             read_only,
@@ -263,6 +297,7 @@ impl Store {
             buffered_commits: AtomicU64::new(0),
             safety_net_events: AtomicU64::new(0),
             timer_stop: Arc::new((Mutex::new(false), Condvar::new())),
+            readers: RwLock::new(()),
         });
         {
             let mut slot = store.lock();
@@ -296,10 +331,7 @@ impl Store {
             txn.commit()?;
             Ok(())
         };
-        run().map_err(|e| match e {
-            TxError::Fs(e) => e,
-            TxError::Storage(e) => storage_error(e),
-        })
+        run().map_err(TxError::into_fs_error)
     }
 
     fn load_counters(&self, slot: &mut Slot) -> FsResult<Counters> {
@@ -344,10 +376,7 @@ impl Store {
                 pinned_bytes: 0,
             })
         };
-        load().map_err(|e| match e {
-            TxError::Fs(e) => e,
-            TxError::Storage(e) => storage_error(e),
-        })
+        load().map_err(TxError::into_fs_error)
     }
 
     /// Run `op` inside the open transaction. `changes` says whether it may modify anything
@@ -381,10 +410,12 @@ impl Store {
             }
         }
         let result = {
+            let txn = slot.txn.as_ref().expect("transaction just opened");
             let mut tx = Tx {
-                txn: slot.txn.as_ref().expect("transaction just opened"),
+                reader: Reader::of_write(txn, &slot.inodes),
+                txn,
                 counters: &mut slot.counters,
-                inodes: &slot.inodes,
+                dirty: &slot.dirty,
                 modified: &mut slot.modified,
                 written: &mut slot.written,
                 usable_bytes: self.usable_bytes,
@@ -410,7 +441,55 @@ impl Store {
             }
             Err(TxError::Fs(err)) => Err(err),
             Err(TxError::Storage(err)) => Err(self.storage_failure(slot, err)),
+            Err(TxError::NeedsWriteView) => Err(FsError::Engine(
+                "a reader of the write transaction asked for the write transaction".into(),
+            )),
         }
+    }
+
+    /// Run the reading operation `op` on a read transaction of the last commit, without
+    /// holding the store's lock: in parallel with other readers and with the writer. If `op`
+    /// meets something the open write transaction changed (or the container is nearly full,
+    /// when readers must not keep freed pages pinned), it runs on the write transaction
+    /// instead, like any operation.
+    pub(crate) fn read<T>(&self, mut op: impl FnMut(&Reader<'_>) -> TxResult<T>) -> FsResult<T> {
+        let committed = {
+            let slot = self.lock();
+            if let Some(reason) = &slot.broken {
+                return Err(FsError::Stopped {
+                    first: reason.clone(),
+                });
+            }
+            match slot.db.as_ref() {
+                Some(db) if !self.near_full(&slot.counters) => match db.begin_read() {
+                    Ok(txn) => Some((
+                        txn,
+                        Arc::clone(&slot.dirty),
+                        self.readers.read().unwrap_or_else(|p| p.into_inner()),
+                    )),
+                    Err(err) => {
+                        log::debug!("no read transaction ({err}); reading under the lock");
+                        None
+                    }
+                },
+                _ => None,
+            }
+        };
+        if let Some((txn, dirty, _reading)) = committed {
+            match op(&Reader::of_commit(&txn, &dirty)) {
+                Ok(value) => return Ok(value),
+                Err(TxError::NeedsWriteView) => {}
+                Err(TxError::Fs(err)) => return Err(err),
+                Err(TxError::Storage(err)) => return Err(storage_error(err)),
+            }
+        }
+        self.run(false, |tx| op(&tx.reader))
+    }
+
+    /// Wait until no reader runs on the current database, before it is closed or replaced
+    /// (the caller holds the slot, so no new reader starts).
+    fn wait_for_readers(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
+        self.readers.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Like [`Store::run`], but retries once after a commit when the first attempt ran out of
@@ -490,6 +569,7 @@ impl Store {
             Ok(()) if !durable => {
                 // Pages the transaction freed stay pinned until a durable commit: redb may
                 // reuse them only once no durable state refers to them.
+                slot.dirty = Arc::default();
                 slot.modified = false;
                 slot.buffered_since_durable = true;
                 slot.written = 0;
@@ -497,6 +577,7 @@ impl Store {
                 Ok(())
             }
             Ok(()) => {
+                slot.dirty = Arc::default();
                 slot.modified = false;
                 slot.buffered_since_durable = false;
                 slot.counters.pinned_bytes = 0;
@@ -505,8 +586,8 @@ impl Store {
                 self.regrow_if_shrunk(slot);
                 Ok(())
             }
-            Err(TxError::Fs(err)) => Err(err),
             Err(TxError::Storage(err)) => Err(self.storage_failure(slot, err)),
+            Err(other) => Err(other.into_fs_error()),
         }
     }
 
@@ -524,6 +605,7 @@ impl Store {
             return;
         }
         log::debug!("the database file shrank; giving it the whole container again");
+        let _no_readers = self.wait_for_readers();
         slot.db = None;
         slot.backend = None;
         match open_database(&self.device, &self.options) {
@@ -543,6 +625,7 @@ impl Store {
     /// further use until the file system is reopened.
     fn storage_failure(&self, slot: &mut Slot, err: redb::Error) -> FsError {
         slot.txn = None;
+        slot.dirty = Arc::default();
         slot.inodes.get_mut().clear();
         slot.modified = false;
         slot.buffered_since_durable = false;
@@ -557,6 +640,7 @@ impl Store {
             "the container filled up before the space estimate said so; reopening from the last \
              commit (changes of the last few seconds that were not fsynced are lost)"
         );
+        let _no_readers = self.wait_for_readers();
         slot.db = None;
         slot.backend = None;
         let next_ino = slot.counters.next_ino;
@@ -631,6 +715,7 @@ impl Store {
         let result = self.commit();
         let mut slot = self.lock();
         slot.txn = None;
+        let _no_readers = self.wait_for_readers();
         // Dropping the database writes redb's clean-shutdown header and syncs.
         slot.db = None;
         slot.backend = None;
@@ -665,6 +750,8 @@ impl Store {
         let mut slot = self.lock();
         self.commit_locked(&mut slot, true)?;
         slot.txn = None;
+        // redb's integrity check needs the database to itself: no read transaction alive.
+        let _no_readers = self.wait_for_readers();
         let db = slot.db.as_mut().ok_or_else(|| FsError::Stopped {
             first: "the database was closed".into(),
         })?;

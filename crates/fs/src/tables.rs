@@ -1,8 +1,14 @@
 //! Record-level access to the tables inside an operation's transaction, with space
 //! accounting. Every table is opened, used and closed within one call (redb refuses to open a
 //! table twice in one transaction).
-
-use redb::ReadableTable;
+//!
+//! Reading goes through a [`Reader`], which sees either the open write transaction (every
+//! change so far) or a read transaction on the last commit. The second runs beside the writer
+//! and beside other readers, but does not see what the open write transaction changed: every
+//! write method marks the inode it changes in the transaction's [`DirtySet`], and a reader on
+//! the last commit that meets such an inode gives up with [`TxError::NeedsWriteView`], so the
+//! operation is run again on the write transaction. An operation therefore never sees an
+//! older state than the one the changes before it left.
 
 use crate::error::FsError;
 use crate::inode::{FileKind, Ino, Inode, RECORD_LEN};
@@ -10,6 +16,7 @@ use crate::schema::{
     CHUNK_SIZE, CHUNKS, DIRENTS, INODES, ORPHANS, SYMLINKS, XATTRS, chunk_cost, entry_cost,
 };
 use crate::store::{INODE_CACHE_LIMIT, Tx, TxResult};
+use crate::view::Reader;
 
 /// One directory entry as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,14 +40,15 @@ pub(crate) fn trimmed_len(data: &[u8]) -> usize {
     data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)
 }
 
-impl Tx<'_> {
-    // ---- inodes -------------------------------------------------------------------------
-
+impl Reader<'_> {
     pub(crate) fn try_inode(&self, ino: Ino) -> TxResult<Option<Inode>> {
-        if let Some(inode) = self.inodes.borrow().get(&ino) {
+        self.check_clean(ino)?;
+        if let Some(cache) = self.inodes
+            && let Some(inode) = cache.borrow().get(&ino)
+        {
             return Ok(Some(inode.clone()));
         }
-        let table = self.txn.open_table(INODES)?;
+        let table = self.table(INODES)?;
         let Some(bytes) = table.get(ino)? else {
             return Ok(None);
         };
@@ -50,78 +58,27 @@ impl Tx<'_> {
     }
 
     fn remember_inode(&self, ino: Ino, inode: &Inode) {
-        let mut cache = self.inodes.borrow_mut();
+        let Some(cache) = self.inodes else { return };
+        let mut cache = cache.borrow_mut();
         if cache.len() >= INODE_CACHE_LIMIT && !cache.contains_key(&ino) {
             cache.clear();
         }
         cache.insert(ino, inode.clone());
     }
 
+    fn forget_inode(&self, ino: Ino) {
+        if let Some(cache) = self.inodes {
+            cache.borrow_mut().remove(&ino);
+        }
+    }
+
     pub(crate) fn inode(&self, ino: Ino) -> TxResult<Inode> {
         self.try_inode(ino)?.ok_or(FsError::NotFound.into())
     }
 
-    /// Store an inode record; `new` counts it as an additional inode.
-    pub(crate) fn put_inode(&mut self, ino: Ino, inode: &Inode, new: bool) -> TxResult<()> {
-        {
-            let mut table = self.txn.open_table(INODES)?;
-            table.insert(ino, &inode.encode()[..])?;
-        }
-        self.remember_inode(ino, inode);
-        if new {
-            self.counters.inode_count += 1;
-            self.account(entry_cost(8 + RECORD_LEN), 0);
-        } else {
-            self.account(0, 0);
-        }
-        Ok(())
-    }
-
-    /// Delete an inode and everything it owns (data, symlink target, xattrs, orphan mark).
-    pub(crate) fn delete_inode(&mut self, ino: Ino) -> TxResult<()> {
-        self.remove_chunks_from(ino, 0)?;
-        let mut freed = entry_cost(8 + RECORD_LEN);
-        {
-            let mut symlinks = self.txn.open_table(SYMLINKS)?;
-            if let Some(target) = symlinks.remove(ino)? {
-                freed += entry_cost(8 + target.value().len());
-            }
-        }
-        {
-            let mut xattrs = self.txn.open_table(XATTRS)?;
-            let lower: (u64, &[u8]) = (ino, &[]);
-            let upper: (u64, &[u8]) = (ino + 1, &[]);
-            for entry in xattrs.extract_from_if(lower..upper, |_, _| true)? {
-                let (key, value) = entry?;
-                freed += entry_cost(8 + key.value().1.len() + value.value().len());
-            }
-        }
-        {
-            let mut orphans = self.txn.open_table(ORPHANS)?;
-            if orphans.remove(ino)?.is_some() {
-                freed += entry_cost(8);
-            }
-        }
-        {
-            let mut inodes = self.txn.open_table(INODES)?;
-            inodes.remove(ino)?;
-        }
-        self.inodes.borrow_mut().remove(&ino);
-        self.counters.inode_count = self.counters.inode_count.saturating_sub(1);
-        self.account(0, freed);
-        Ok(())
-    }
-
-    pub(crate) fn alloc_ino(&mut self) -> Ino {
-        let ino = self.counters.next_ino;
-        self.counters.next_ino += 1;
-        ino
-    }
-
-    // ---- directory entries --------------------------------------------------------------
-
     pub(crate) fn dirent(&self, parent: Ino, name: &[u8]) -> TxResult<Option<(Ino, FileKind)>> {
-        let table = self.txn.open_table(DIRENTS)?;
+        self.check_clean(parent)?;
+        let table = self.table(DIRENTS)?;
         let value = table.get((parent, name))?;
         match value {
             Some(v) => {
@@ -132,37 +89,9 @@ impl Tx<'_> {
         }
     }
 
-    pub(crate) fn put_dirent(
-        &mut self,
-        parent: Ino,
-        name: &[u8],
-        ino: Ino,
-        kind: FileKind,
-    ) -> TxResult<()> {
-        let replaced = {
-            let mut table = self.txn.open_table(DIRENTS)?;
-            table.insert((parent, name), (ino, kind.code()))?.is_some()
-        };
-        let cost = entry_cost(8 + name.len() + 9);
-        if replaced {
-            self.account(cost, cost);
-        } else {
-            self.account(cost, 0);
-        }
-        Ok(())
-    }
-
-    pub(crate) fn remove_dirent(&mut self, parent: Ino, name: &[u8]) -> TxResult<()> {
-        {
-            let mut table = self.txn.open_table(DIRENTS)?;
-            table.remove((parent, name))?;
-        }
-        self.account(0, entry_cost(8 + name.len() + 9));
-        Ok(())
-    }
-
     pub(crate) fn dir_is_empty(&self, dir: Ino) -> TxResult<bool> {
-        let table = self.txn.open_table(DIRENTS)?;
+        self.check_clean(dir)?;
+        let table = self.table(DIRENTS)?;
         let lower: (u64, &[u8]) = (dir, &[]);
         let upper: (u64, &[u8]) = (dir + 1, &[]);
         let mut range = table.range(lower..upper)?;
@@ -176,7 +105,8 @@ impl Tx<'_> {
         after: Option<&[u8]>,
         limit: usize,
     ) -> TxResult<Vec<StoredEntry>> {
-        let table = self.txn.open_table(DIRENTS)?;
+        self.check_clean(dir)?;
+        let table = self.table(DIRENTS)?;
         let upper: (u64, &[u8]) = (dir + 1, &[]);
         let range = match after {
             Some(name) => {
@@ -204,10 +134,6 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    // ---- file data ----------------------------------------------------------------------
-
-    /// Copy bytes `[offset, offset + out.len())` of chunk `index` into `out`; missing bytes
-    /// (a hole, or past the stored, zero-trimmed value) read as zeros.
     pub(crate) fn read_chunk(
         &self,
         ino: Ino,
@@ -215,7 +141,8 @@ impl Tx<'_> {
         offset: usize,
         out: &mut [u8],
     ) -> TxResult<()> {
-        let table = self.txn.open_table(CHUNKS)?;
+        self.check_clean(ino)?;
+        let table = self.table(CHUNKS)?;
         let value = table.get((ino, index))?;
         let stored: &[u8] = match &value {
             Some(v) => v.value(),
@@ -229,9 +156,191 @@ impl Tx<'_> {
         Ok(())
     }
 
+    pub(crate) fn symlink_target(&self, ino: Ino) -> TxResult<Vec<u8>> {
+        self.check_clean(ino)?;
+        let table = self.table(SYMLINKS)?;
+        let value = table.get(ino)?;
+        match value {
+            Some(v) => Ok(v.value().to_vec()),
+            None => Err(FsError::RecordDamaged {
+                what: format!("symlink {ino} has no target"),
+            }
+            .into()),
+        }
+    }
+
+    pub(crate) fn xattr(&self, ino: Ino, name: &[u8]) -> TxResult<Option<Vec<u8>>> {
+        self.check_clean(ino)?;
+        let table = self.table(XATTRS)?;
+        let value = table.get((ino, name))?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    pub(crate) fn xattr_names(&self, ino: Ino) -> TxResult<Vec<Vec<u8>>> {
+        self.check_clean(ino)?;
+        let table = self.table(XATTRS)?;
+        let lower: (u64, &[u8]) = (ino, &[]);
+        let upper: (u64, &[u8]) = (ino + 1, &[]);
+        let mut names = Vec::new();
+        for entry in table.range(lower..upper)? {
+            let (key, _) = entry?;
+            names.push(key.value().1.to_vec());
+        }
+        Ok(names)
+    }
+
+    pub(crate) fn all_inodes(&self) -> TxResult<Vec<(Ino, Result<Inode, String>)>> {
+        self.check_nothing_dirty()?;
+        let table = self.table(INODES)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            out.push((
+                key.value(),
+                Inode::decode(value.value()).map_err(|e| e.to_string()),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// (inode, chunk index, stored length) of every chunk.
+    pub(crate) fn all_chunk_keys(&self) -> TxResult<Vec<(Ino, u64, usize)>> {
+        self.check_nothing_dirty()?;
+        let table = self.table(CHUNKS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            let (ino, index) = key.value();
+            out.push((ino, index, value.value().len()));
+        }
+        Ok(out)
+    }
+
+    /// Inodes that have a symlink target, and inodes that have xattrs.
+    pub(crate) fn symlink_and_xattr_owners(&self) -> TxResult<(Vec<Ino>, Vec<Ino>)> {
+        self.check_nothing_dirty()?;
+        let symlinks = self.table(SYMLINKS)?;
+        let mut links = Vec::new();
+        for entry in symlinks.iter()? {
+            links.push(entry?.0.value());
+        }
+        let xattrs = self.table(XATTRS)?;
+        let mut owners = Vec::new();
+        for entry in xattrs.iter()? {
+            let ino = entry?.0.value().0;
+            if owners.last() != Some(&ino) {
+                owners.push(ino);
+            }
+        }
+        Ok((links, owners))
+    }
+
+    pub(crate) fn orphans(&self) -> TxResult<Vec<Ino>> {
+        self.check_nothing_dirty()?;
+        let table = self.table(ORPHANS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            out.push(entry?.0.value());
+        }
+        Ok(out)
+    }
+}
+
+impl Tx<'_> {
+    /// Store an inode record; `new` counts it as an additional inode.
+    pub(crate) fn put_inode(&mut self, ino: Ino, inode: &Inode, new: bool) -> TxResult<()> {
+        self.dirty.mark(ino);
+        {
+            let mut table = self.txn.open_table(INODES)?;
+            table.insert(ino, &inode.encode()[..])?;
+        }
+        self.reader.remember_inode(ino, inode);
+        if new {
+            self.counters.inode_count += 1;
+            self.account(entry_cost(8 + RECORD_LEN), 0);
+        } else {
+            self.account(0, 0);
+        }
+        Ok(())
+    }
+
+    /// Delete an inode and everything it owns (data, symlink target, xattrs, orphan mark).
+    pub(crate) fn delete_inode(&mut self, ino: Ino) -> TxResult<()> {
+        self.dirty.mark(ino);
+        self.remove_chunks_from(ino, 0)?;
+        let mut freed = entry_cost(8 + RECORD_LEN);
+        {
+            let mut symlinks = self.txn.open_table(SYMLINKS)?;
+            if let Some(target) = symlinks.remove(ino)? {
+                freed += entry_cost(8 + target.value().len());
+            }
+        }
+        {
+            let mut xattrs = self.txn.open_table(XATTRS)?;
+            let lower: (u64, &[u8]) = (ino, &[]);
+            let upper: (u64, &[u8]) = (ino + 1, &[]);
+            for entry in xattrs.extract_from_if(lower..upper, |_, _| true)? {
+                let (key, value) = entry?;
+                freed += entry_cost(8 + key.value().1.len() + value.value().len());
+            }
+        }
+        {
+            let mut orphans = self.txn.open_table(ORPHANS)?;
+            if orphans.remove(ino)?.is_some() {
+                freed += entry_cost(8);
+            }
+        }
+        {
+            let mut inodes = self.txn.open_table(INODES)?;
+            inodes.remove(ino)?;
+        }
+        self.reader.forget_inode(ino);
+        self.counters.inode_count = self.counters.inode_count.saturating_sub(1);
+        self.account(0, freed);
+        Ok(())
+    }
+
+    pub(crate) fn alloc_ino(&mut self) -> Ino {
+        let ino = self.counters.next_ino;
+        self.counters.next_ino += 1;
+        ino
+    }
+
+    pub(crate) fn put_dirent(
+        &mut self,
+        parent: Ino,
+        name: &[u8],
+        ino: Ino,
+        kind: FileKind,
+    ) -> TxResult<()> {
+        self.dirty.mark(parent);
+        let replaced = {
+            let mut table = self.txn.open_table(DIRENTS)?;
+            table.insert((parent, name), (ino, kind.code()))?.is_some()
+        };
+        let cost = entry_cost(8 + name.len() + 9);
+        if replaced {
+            self.account(cost, cost);
+        } else {
+            self.account(cost, 0);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remove_dirent(&mut self, parent: Ino, name: &[u8]) -> TxResult<()> {
+        self.dirty.mark(parent);
+        {
+            let mut table = self.txn.open_table(DIRENTS)?;
+            table.remove((parent, name))?;
+        }
+        self.account(0, entry_cost(8 + name.len() + 9));
+        Ok(())
+    }
+
     /// Replace chunk `index` with `data` (trailing zeros are not stored; an all-zero chunk
     /// becomes a hole).
     pub(crate) fn put_chunk(&mut self, ino: Ino, index: u64, data: &[u8]) -> TxResult<()> {
+        self.dirty.mark(ino);
         debug_assert!(data.len() as u64 <= CHUNK_SIZE);
         let data = &data[..trimmed_len(data)];
         let old_len = {
@@ -254,6 +363,7 @@ impl Tx<'_> {
 
     /// Remove every chunk of `ino` with index ≥ `first`.
     pub(crate) fn remove_chunks_from(&mut self, ino: Ino, first: u64) -> TxResult<()> {
+        self.dirty.mark(ino);
         let mut freed = 0;
         let mut any = false;
         {
@@ -270,21 +380,8 @@ impl Tx<'_> {
         Ok(())
     }
 
-    // ---- symlinks -----------------------------------------------------------------------
-
-    pub(crate) fn symlink_target(&self, ino: Ino) -> TxResult<Vec<u8>> {
-        let table = self.txn.open_table(SYMLINKS)?;
-        let value = table.get(ino)?;
-        match value {
-            Some(v) => Ok(v.value().to_vec()),
-            None => Err(FsError::RecordDamaged {
-                what: format!("symlink {ino} has no target"),
-            }
-            .into()),
-        }
-    }
-
     pub(crate) fn put_symlink(&mut self, ino: Ino, target: &[u8]) -> TxResult<()> {
+        self.dirty.mark(ino);
         {
             let mut table = self.txn.open_table(SYMLINKS)?;
             table.insert(ino, target)?;
@@ -293,16 +390,9 @@ impl Tx<'_> {
         Ok(())
     }
 
-    // ---- extended attributes ------------------------------------------------------------
-
-    pub(crate) fn xattr(&self, ino: Ino, name: &[u8]) -> TxResult<Option<Vec<u8>>> {
-        let table = self.txn.open_table(XATTRS)?;
-        let value = table.get((ino, name))?;
-        Ok(value.map(|v| v.value().to_vec()))
-    }
-
     /// Store an xattr; returns whether it replaced an existing one.
     pub(crate) fn put_xattr(&mut self, ino: Ino, name: &[u8], value: &[u8]) -> TxResult<bool> {
+        self.dirty.mark(ino);
         let old = {
             let mut table = self.txn.open_table(XATTRS)?;
             table.insert((ino, name), value)?.map(|v| v.value().len())
@@ -314,6 +404,7 @@ impl Tx<'_> {
 
     /// Remove an xattr; returns whether it existed.
     pub(crate) fn remove_xattr(&mut self, ino: Ino, name: &[u8]) -> TxResult<bool> {
+        self.dirty.mark(ino);
         let old = {
             let mut table = self.txn.open_table(XATTRS)?;
             table.remove((ino, name))?.map(|v| v.value().len())
@@ -324,81 +415,13 @@ impl Tx<'_> {
         Ok(old.is_some())
     }
 
-    pub(crate) fn xattr_names(&self, ino: Ino) -> TxResult<Vec<Vec<u8>>> {
-        let table = self.txn.open_table(XATTRS)?;
-        let lower: (u64, &[u8]) = (ino, &[]);
-        let upper: (u64, &[u8]) = (ino + 1, &[]);
-        let mut names = Vec::new();
-        for entry in table.range(lower..upper)? {
-            let (key, _) = entry?;
-            names.push(key.value().1.to_vec());
-        }
-        Ok(names)
-    }
-
-    // ---- whole-table scans (check) ------------------------------------------------------
-
-    /// Every inode record; records that do not decode are returned as errors per inode.
-    pub(crate) fn all_inodes(&self) -> TxResult<Vec<(Ino, Result<Inode, String>)>> {
-        let table = self.txn.open_table(INODES)?;
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            let (key, value) = entry?;
-            out.push((
-                key.value(),
-                Inode::decode(value.value()).map_err(|e| e.to_string()),
-            ));
-        }
-        Ok(out)
-    }
-
-    /// (inode, chunk index, stored length) of every chunk.
-    pub(crate) fn all_chunk_keys(&self) -> TxResult<Vec<(Ino, u64, usize)>> {
-        let table = self.txn.open_table(CHUNKS)?;
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            let (key, value) = entry?;
-            let (ino, index) = key.value();
-            out.push((ino, index, value.value().len()));
-        }
-        Ok(out)
-    }
-
-    /// Inodes that have a symlink target, and inodes that have xattrs.
-    pub(crate) fn symlink_and_xattr_owners(&self) -> TxResult<(Vec<Ino>, Vec<Ino>)> {
-        let symlinks = self.txn.open_table(SYMLINKS)?;
-        let mut links = Vec::new();
-        for entry in symlinks.iter()? {
-            links.push(entry?.0.value());
-        }
-        let xattrs = self.txn.open_table(XATTRS)?;
-        let mut owners = Vec::new();
-        for entry in xattrs.iter()? {
-            let ino = entry?.0.value().0;
-            if owners.last() != Some(&ino) {
-                owners.push(ino);
-            }
-        }
-        Ok((links, owners))
-    }
-
-    // ---- orphans ------------------------------------------------------------------------
-
     pub(crate) fn add_orphan(&mut self, ino: Ino) -> TxResult<()> {
+        self.dirty.mark(ino);
         {
             let mut table = self.txn.open_table(ORPHANS)?;
             table.insert(ino, ())?;
         }
         self.account(entry_cost(8), 0);
         Ok(())
-    }
-
-    pub(crate) fn orphans(&self) -> TxResult<Vec<Ino>> {
-        let table = self.txn.open_table(ORPHANS)?;
-        let mut out = Vec::new();
-        for entry in table.iter()? {
-            out.push(entry?.0.value());
-        }
-        Ok(out)
     }
 }
