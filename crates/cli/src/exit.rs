@@ -84,7 +84,9 @@ fn cli_error_code(err: &CliError) -> u8 {
 /// The one place where core errors become exit codes. Every variant is listed explicitly.
 fn container_error_code(err: &ContainerError) -> u8 {
     match err {
-        ContainerError::WrongPassword => WRONG_PASSWORD,
+        ContainerError::WrongPassword
+        | ContainerError::WrongCredential { .. }
+        | ContainerError::NoKeyslotOfKind { .. } => WRONG_PASSWORD,
         ContainerError::NotAContainer { .. } => NOT_A_CONTAINER,
         ContainerError::Truncated { .. } => TRUNCATED,
         ContainerError::HeadersDamaged { .. }
@@ -98,6 +100,7 @@ fn container_error_code(err: &ContainerError) -> u8 {
         ContainerError::NoFreeKeyslot(_)
         | ContainerError::LastKeyslot(_)
         | ContainerError::BadKeyslot { .. }
+        | ContainerError::WrongKeyslotKind { .. }
         | ContainerError::TooSmall { .. }
         | ContainerError::Io(_) => OTHER,
     }

@@ -10,6 +10,7 @@
 
 pub mod cipher;
 pub mod container;
+pub mod credential;
 pub mod device;
 pub mod error;
 pub mod geometry;
@@ -17,6 +18,7 @@ pub mod header;
 pub mod kdf;
 pub mod policy;
 pub mod read_ahead;
+pub mod recovery;
 pub mod secret;
 pub mod storage;
 #[cfg(any(test, feature = "testing"))]
@@ -27,7 +29,10 @@ pub mod write_behind;
 mod kat;
 
 pub use cipher::CipherSuite;
-pub use container::{Container, CreateOptions, HeaderStatus, UnlockedContainer, create, create_on};
+pub use container::{
+    Container, CreateOptions, HeaderStatus, UnlockedContainer, create, create_on, create_with,
+};
+pub use credential::{Credential, Keyfile, KeyfileError, KeyslotKind, RecoveryKey};
 pub use device::{BlockDevice, EncryptedDevice, ReadMode, VerifyReport};
 pub use error::{BlockError, ContainerError, HeaderDamage, KdfError};
 pub use geometry::{BLOCK_SIZE, Geometry};

@@ -111,7 +111,7 @@ fn header_rows(path: &Path, header: &Header, status: HeaderStatus) -> Rows {
     rows.extend(
         header
             .active_slots()
-            .map(|(index, slot)| (format!("  keyslot {index}"), slot.kdf.to_string())),
+            .map(|(index, slot)| (format!("  keyslot {index}"), slot.kind.to_string())),
     );
     rows.push(("Header copies".into(), header_status_text(status)));
     rows

@@ -69,7 +69,7 @@ pub fn list(args: &KeyListArgs) -> anyhow::Result<()> {
     println!("  slot  state   key derivation");
     for (index, slot) in header.keyslots.iter().enumerate() {
         match slot {
-            Keyslot::Active(active) => println!("  {index:>4}  active  {}", active.kdf),
+            Keyslot::Active(active) => println!("  {index:>4}  active  {}", active.kind),
             Keyslot::Empty => println!("  {index:>4}  empty   -"),
         }
     }
