@@ -69,7 +69,10 @@ fn cli_error_code(err: &CliError) -> u8 {
         | CliError::EmptyPassword(_)
         | CliError::PasswordNotUtf8(_)
         | CliError::PasswordTooLong(_)
-        | CliError::PasswordMismatch => OTHER,
+        | CliError::PasswordMismatch
+        | CliError::BadKeyfile { .. } => OTHER,
+        CliError::BadRecoveryKey(_) => WRONG_PASSWORD,
+        CliError::WeakKeyfile { .. } => WEAK_PASSWORD,
         CliError::BothFromStdin => USAGE,
         CliError::WeakPassword(_) => WEAK_PASSWORD,
         CliError::ScryptLogNOutOfBounds { .. } => KDF_OUT_OF_BOUNDS,

@@ -19,6 +19,7 @@
 //! lives in `commands/<name>.rs`.
 
 mod commands;
+mod credentials;
 mod error;
 mod exit;
 mod mounts;
@@ -212,6 +213,8 @@ struct InfoArgs {
     /// show authenticated facts. Exit code 3 if it is wrong.
     #[arg(long, value_name = "FILE|-")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Change a password.
@@ -231,6 +234,8 @@ struct PasswdArgs {
     /// Read the current password from the first line of OLD ('-': standard input).
     #[arg(long, value_name = "OLD")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
     /// Read the new password from the first line of NEW ('-': standard input) instead of
     /// asking twice on the terminal.
     #[arg(long, value_name = "NEW")]
@@ -269,10 +274,30 @@ struct KeyAddArgs {
     /// Read an existing password from the first line of EXISTING ('-': standard input).
     #[arg(long, value_name = "EXISTING")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
     /// Read the new password from the first line of NEW ('-': standard input) instead of
     /// asking twice on the terminal.
     #[arg(long, value_name = "NEW")]
     new_password_file: Option<PathBuf>,
+    /// Make a recovery-key keyslot instead of a password: secvol draws a random 256-bit key
+    /// and shows it ONCE, as 13 groups of 5 characters, to print or write down and keep in a
+    /// safe. It opens the container with --recovery-key-file wherever a password is asked.
+    #[arg(long, conflicts_with_all = ["new_password_file", "new_keyfile"])]
+    recovery: bool,
+    /// The new keyslot needs the keyfile NEWKEYFILE (any file that never changes, ideally
+    /// random bytes; see --create-keyfile) together with a new password, or alone with
+    /// --keyfile-only.
+    #[arg(long, value_name = "NEWKEYFILE")]
+    new_keyfile: Option<PathBuf>,
+    /// With --new-keyfile: the keyfile alone opens the new keyslot, without a password.
+    /// Whoever has a copy of the keyfile can then open the container.
+    #[arg(long, requires = "new_keyfile", conflicts_with = "new_password_file")]
+    keyfile_only: bool,
+    /// With --new-keyfile: create NEWKEYFILE first (it must not exist), holding 64 random
+    /// bytes, readable by you only. Keep a copy somewhere safe: without it the keyslot is lost.
+    #[arg(long, requires = "new_keyfile")]
+    create_keyfile: bool,
     #[arg(long, help = ALLOW_WEAK_HELP)]
     allow_weak_password: bool,
     #[arg(long, value_name = "N", help = SCRYPT_LOG_N_HELP)]
@@ -296,6 +321,8 @@ struct KeyRemoveArgs {
     /// Read a valid password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
     /// The keyslot to remove (0 to 15; 'secvol key list' shows them).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..16))]
     slot: u8,
@@ -349,6 +376,8 @@ struct HeaderBackupArgs {
     /// Read a valid password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Restore the header from a backup file.
@@ -371,6 +400,8 @@ struct HeaderRestoreArgs {
     /// ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Rewrite both header copies from the one that is intact.
@@ -388,6 +419,8 @@ struct HeaderRepairArgs {
     /// Read a valid password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Look for damage in a container.
@@ -409,6 +442,8 @@ struct CheckArgs {
     /// Read a valid password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// How `CONTAINER:/PATH` arguments work (long help of the offline commands).
@@ -440,6 +475,8 @@ struct LsArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Write a file inside a container to standard output (no mount needed).
@@ -452,6 +489,8 @@ struct CatArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Copy a file or a directory tree out of a container (no mount needed).
@@ -477,6 +516,8 @@ struct GetArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Copy local files and directory trees into a container (no mount needed).
@@ -499,6 +540,8 @@ struct PutArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Create a directory inside a container (no mount needed).
@@ -514,6 +557,8 @@ struct MkdirArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Remove a file or a directory tree inside a container (no mount needed).
@@ -529,6 +574,8 @@ struct RmArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Move or rename a file or directory inside a container (no mount needed).
@@ -553,6 +600,8 @@ struct MvArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Mount a container as a folder, so every program can use the files inside.
@@ -577,6 +626,8 @@ struct MountArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
     /// Mount read-only: nothing can be changed and nothing is written to the container.
     #[arg(long)]
     read_only: bool,
@@ -630,6 +681,10 @@ struct ServeMountArgs {
     read_only: bool,
     #[arg(long)]
     allow_other: bool,
+    /// Standard input holds credential lines (keyfile digest, recovery key) instead of a bare
+    /// password line (`credentials::write_handoff`).
+    #[arg(long)]
+    credentials: bool,
 }
 
 fn main() -> ExitCode {

@@ -107,7 +107,8 @@ impl KeyslotKind {
 impl fmt::Display for KeyslotKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            KeyslotKind::Password(params) => write!(f, "password, {params}"),
+            // Shown as before keyfiles existed (`info` and `key list` output is relied upon).
+            KeyslotKind::Password(params) => write!(f, "{params}"),
             KeyslotKind::PasswordAndKeyfile(params) => write!(f, "password + keyfile, {params}"),
             KeyslotKind::Keyfile(params) => write!(f, "keyfile, {params}"),
             KeyslotKind::RecoveryKey => f.write_str("recovery key (256-bit, HKDF-SHA256)"),
