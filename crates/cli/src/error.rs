@@ -111,6 +111,17 @@ pub enum CliError {
     /// A recovery key that was mistyped (or is not one).
     #[error("{0}")]
     BadRecoveryKey(secvol_core::recovery::RecoveryKeyError),
+    /// `secvol import`: some copies did not match their originals when read back.
+    #[error(
+        "{failed} of {total} copied files did not match their originals when read back from \
+         the container (listed above); nothing was deleted"
+    )]
+    ImportNotVerified {
+        /// Files whose copy differs or cannot be read.
+        failed: usize,
+        /// Files copied.
+        total: usize,
+    },
     /// `secvol check` found damage (the report was printed on standard output).
     #[error("{}: check found damage: {summary}", path.display())]
     DamageFound {

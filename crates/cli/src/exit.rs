@@ -78,7 +78,7 @@ fn cli_error_code(err: &CliError) -> u8 {
         CliError::ScryptLogNOutOfBounds { .. } => KDF_OUT_OF_BOUNDS,
         CliError::FileExists(_) | CliError::ExistsInContainer(_) => ALREADY_EXISTS,
         CliError::BadHeaderBackup { .. } => HEADER_DAMAGED,
-        CliError::DamageFound { .. } => DAMAGE_FOUND,
+        CliError::DamageFound { .. } | CliError::ImportNotVerified { .. } => DAMAGE_FOUND,
         CliError::AlreadyMounted { .. } | CliError::MountBusy { .. } => IN_USE,
         CliError::Reported { code, .. } => *code,
     }

@@ -25,6 +25,7 @@ mod exit;
 mod mounts;
 mod password;
 mod progress;
+mod shred;
 mod size;
 mod sys;
 
@@ -130,6 +131,8 @@ enum Command {
     #[command(alias = "dismount")]
     Unmount(UnmountArgs),
     List(ListArgs),
+    Import(ImportArgs),
+    Shred(ShredArgs),
     #[command(name = "serve-mount", hide = true)]
     ServeMount(ServeMountArgs),
 }
@@ -670,6 +673,72 @@ read-write or read-only, and the process id of the daemon serving it."
 )]
 struct ListArgs {}
 
+/// Why overwriting is no guarantee (long help of `import` and `shred`).
+const SHRED_LIMITS_HELP: &str = concat!(
+    "Limits of overwriting:\n  ",
+    "Overwriting is reliable on magnetic hard disks only. SSDs, USB keys and memory cards \
+move data around internally, and some file systems and backups keep old copies, so no \
+overwrite can guarantee that every old copy of the data is gone there. Keep plaintext only on \
+encrypted storage (a secvol container, full-disk encryption such as BitLocker, FileVault or \
+LUKS); to retire a whole drive, use the drive's own secure-erase function or destroy it."
+);
+
+/// Move files into a container: copy, verify, then (optionally) shred the originals.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Copy local files and folders into a container, then check every copied file \
+by reading it back from the container and comparing it byte for byte with the original. With \
+--shred-source, and only if every file checked out, the originals are then overwritten \
+(random bytes, then zeros) and deleted: the files have moved into the container. If any copy \
+differs or cannot be read, nothing is deleted (exit code 10).\n\n\
+DEST is CONTAINER:/FOLDER (an existing folder inside the container file), or a folder inside a \
+mounted container. When the container is mounted, the copy goes through the mount (no password \
+needed) and is read back through it; otherwise secvol opens the container itself, writes, \
+closes it (everything written durably), opens it again and reads every file back from the \
+container file.\n\n\
+Example: secvol import Scans/ TimeAcct.sec:/2026 --shred-source",
+    before_long_help = SHRED_LIMITS_HELP,
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct ImportArgs {
+    /// SRC... then DEST: local files or folders, then CONTAINER:/FOLDER or a folder inside a
+    /// mounted container.
+    #[arg(value_name = "SRC... DEST", num_args = 2.., required = true)]
+    paths: Vec<OsString>,
+    /// After every copy checked out, overwrite the originals (random bytes, then zeros) and
+    /// delete them. Not a guarantee on SSDs and USB keys: see below.
+    #[arg(long)]
+    shred_source: bool,
+    /// Read the container's password from the first line of FILE ('-': standard input).
+    /// Not needed when the container is mounted.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
+}
+
+/// Overwrite and delete files (unencrypted leftovers).
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Overwrite each FILE in place (random bytes, then zeros, each written through \
+to the disk), rename it to a random name and delete it, so that its content and name are hard \
+to recover from a magnetic disk. Folders need -r; symbolic links are never followed (inside a \
+folder they are just deleted). Refused, with nothing changed: a symbolic link given by name, a \
+device or other special file, a secvol container file (use 'secvol destroy'), and anything \
+inside a mounted secvol container (it is encrypted already: delete it normally). Every \
+argument is checked before anything is changed.",
+    before_long_help = SHRED_LIMITS_HELP,
+    after_long_help = EXIT_CODES_HELP
+)]
+struct ShredArgs {
+    /// The files (or with -r, folders) to overwrite and delete.
+    #[arg(value_name = "FILE", required = true)]
+    paths: Vec<PathBuf>,
+    /// Also shred folders and everything in them.
+    #[arg(short = 'r', long = "recursive")]
+    recursive: bool,
+}
+
 /// The mount daemon (internal: started by 'secvol mount', password on standard input).
 #[derive(Debug, Args)]
 struct ServeMountArgs {
@@ -721,6 +790,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Mount(args) => commands::mount::mount(&args),
         Command::Unmount(args) => commands::mount::unmount(&args),
         Command::List(ListArgs {}) => commands::mount::list(),
+        Command::Import(args) => commands::import::run(&args),
+        Command::Shred(args) => commands::shred::run(&args),
         Command::ServeMount(args) => commands::mount::serve(&args),
     }
 }

@@ -42,7 +42,7 @@ fn resolve_target(fs: &Fs, target: &Target) -> anyhow::Result<Attr> {
 }
 
 /// An error about one path inside the container: `CONTAINER:/PATH: reason`.
-fn at(target: &Target, path: &[u8], err: FsError) -> anyhow::Error {
+pub(super) fn at(target: &Target, path: &[u8], err: FsError) -> anyhow::Error {
     anyhow::Error::from(err).context(format!(
         "{}:{}",
         target.container.display(),
@@ -50,7 +50,7 @@ fn at(target: &Target, path: &[u8], err: FsError) -> anyhow::Error {
     ))
 }
 
-fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
+pub(super) fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
     let mut path = parent.to_vec();
     if !path.ends_with(b"/") {
         path.push(b'/');
@@ -541,7 +541,7 @@ impl PutCopier<'_> {
     }
 }
 
-fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
         match file.read(&mut buffer[filled..]) {
@@ -555,13 +555,13 @@ fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
 }
 
 #[cfg(unix)]
-fn local_perm(meta: &fs::Metadata) -> u16 {
+pub(super) fn local_perm(meta: &fs::Metadata) -> u16 {
     use std::os::unix::fs::PermissionsExt;
     (meta.permissions().mode() & 0o7777) as u16
 }
 
 #[cfg(not(unix))]
-fn local_perm(meta: &fs::Metadata) -> u16 {
+pub(super) fn local_perm(meta: &fs::Metadata) -> u16 {
     match (meta.is_dir(), meta.permissions().readonly()) {
         (true, _) => 0o755,
         (false, true) => 0o444,

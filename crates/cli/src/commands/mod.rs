@@ -6,10 +6,12 @@ pub mod check;
 pub mod create;
 pub mod files;
 pub mod header;
+pub mod import;
 pub mod info;
 pub mod key;
 pub mod mount;
 pub mod passwd;
+pub mod shred;
 pub mod volume;
 
 use std::path::Path;
