@@ -132,6 +132,7 @@ enum Command {
     Unmount(UnmountArgs),
     List(ListArgs),
     Import(ImportArgs),
+    Export(ExportArgs),
     Shred(ShredArgs),
     #[command(name = "serve-mount", hide = true)]
     ServeMount(ServeMountArgs),
@@ -717,6 +718,43 @@ struct ImportArgs {
     unlock: credentials::UnlockArgs,
 }
 
+/// Put files from a container into a password-protected 7-Zip archive, for e-mail.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Write files and folders from a container into a new 7-Zip archive OUT.7z, \
+encrypted with AES-256 under its own password, file names included: without the password \
+nobody can even see which files are inside. The recipient opens it with 7-Zip (Windows), Keka \
+or The Unarchiver (macOS) or 7z (Linux). secvol asks for the container's password, then twice \
+for the archive's password, which must be strong (a weak one is refused, exit code 9, unless \
+--allow-weak-password) and must not be the container's. After writing, secvol opens the \
+archive again and compares every file with the container; an archive that does not check out \
+is deleted.\n\n\
+Send the password another way than the archive (by phone, not in the same e-mail). 7-Zip's \
+encryption protects the archive only as well as its password: 7-Zip's key derivation is much \
+faster to attack than a container's, so use a long passphrase. The container must not be \
+mounted read-write (exit code 11): unmount it first.\n\n\
+Example: secvol export TimeAcct.sec:/2026/smith.pdf TimeAcct.sec:/2026/labs smith.7z",
+    before_long_help = TARGET_HELP,
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct ExportArgs {
+    /// CONTAINER:/PATH... then OUT.7z (a new file; an existing one is never overwritten,
+    /// exit code 12).
+    #[arg(value_name = "CONTAINER:/PATH... OUT.7z", num_args = 2.., required = true)]
+    paths: Vec<OsString>,
+    /// Read the container's password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
+    /// Read the archive's new password from the first line of ARCHIVE ('-': standard input)
+    /// instead of asking twice on the terminal.
+    #[arg(long, value_name = "ARCHIVE")]
+    archive_password_file: Option<PathBuf>,
+    #[arg(long, help = ALLOW_WEAK_HELP)]
+    allow_weak_password: bool,
+}
+
 /// Overwrite and delete files (unencrypted leftovers).
 #[derive(Debug, Args)]
 #[command(
@@ -791,6 +829,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Unmount(args) => commands::mount::unmount(&args),
         Command::List(ListArgs {}) => commands::mount::list(),
         Command::Import(args) => commands::import::run(&args),
+        Command::Export(args) => commands::export::run(&args),
         Command::Shred(args) => commands::shred::run(&args),
         Command::ServeMount(args) => commands::mount::serve(&args),
     }

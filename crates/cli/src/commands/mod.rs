@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod create;
+pub mod export;
 pub mod files;
 pub mod header;
 pub mod import;
