@@ -39,15 +39,19 @@ pub fn add(args: &KeyAddArgs) -> anyhow::Result<()> {
     let slot = unlocked.add_keyslot_with(&secret.credential(), kdf)?;
 
     let what = match &secret {
-        NewSecret::Password(_) => format!("a password ({kdf})"),
+        NewSecret::Password(_) => String::new(),
         NewSecret::PasswordAndKeyfile(..) => format!("a password and a keyfile ({kdf})"),
         NewSecret::Keyfile(_) => format!("a keyfile alone ({kdf})"),
         NewSecret::RecoveryKey(_) => "a recovery key".to_owned(),
     };
-    println!(
-        "Added keyslot {slot} to {}, opened by {what}.",
-        path.display()
-    );
+    match &secret {
+        // The line scripts have seen since before keyfiles existed.
+        NewSecret::Password(_) => println!("Added keyslot {slot} to {} ({kdf}).", path.display()),
+        _ => println!(
+            "Added keyslot {slot} to {}, opened by {what}.",
+            path.display()
+        ),
+    }
     if let NewSecret::RecoveryKey(key) = &secret {
         let printed = recovery::Printable::of(key);
         println!();
