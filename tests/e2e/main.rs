@@ -15,4 +15,5 @@ mod harness;
 
 mod apps;
 mod crash;
+mod lifecycle;
 mod mount;

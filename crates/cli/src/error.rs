@@ -88,6 +88,40 @@ pub enum CliError {
         /// Its one-line message.
         message: String,
     },
+    /// A keyfile that cannot be used.
+    #[error("the keyfile {}: {source}", path.display())]
+    BadKeyfile {
+        /// The keyfile.
+        path: PathBuf,
+        /// Why.
+        source: secvol_core::KeyfileError,
+    },
+    /// A keyfile too short to open a keyslot alone.
+    #[error(
+        "the keyfile {} holds only {len} bytes: too few to open a container on its own \
+         (at least 32 random bytes; 'secvol key add --create-keyfile' makes one)",
+        path.display()
+    )]
+    WeakKeyfile {
+        /// The keyfile.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+    },
+    /// A recovery key that was mistyped (or is not one).
+    #[error("{0}")]
+    BadRecoveryKey(secvol_core::recovery::RecoveryKeyError),
+    /// `secvol import`: some copies did not match their originals when read back.
+    #[error(
+        "{failed} of {total} copied files did not match their originals when read back from \
+         the container (listed above); nothing was deleted"
+    )]
+    ImportNotVerified {
+        /// Files whose copy differs or cannot be read.
+        failed: usize,
+        /// Files copied.
+        total: usize,
+    },
     /// `secvol check` found damage (the report was printed on standard output).
     #[error("{}: check found damage: {summary}", path.display())]
     DamageFound {

@@ -69,13 +69,16 @@ fn cli_error_code(err: &CliError) -> u8 {
         | CliError::EmptyPassword(_)
         | CliError::PasswordNotUtf8(_)
         | CliError::PasswordTooLong(_)
-        | CliError::PasswordMismatch => OTHER,
+        | CliError::PasswordMismatch
+        | CliError::BadKeyfile { .. } => OTHER,
+        CliError::BadRecoveryKey(_) => WRONG_PASSWORD,
+        CliError::WeakKeyfile { .. } => WEAK_PASSWORD,
         CliError::BothFromStdin => USAGE,
         CliError::WeakPassword(_) => WEAK_PASSWORD,
         CliError::ScryptLogNOutOfBounds { .. } => KDF_OUT_OF_BOUNDS,
         CliError::FileExists(_) | CliError::ExistsInContainer(_) => ALREADY_EXISTS,
         CliError::BadHeaderBackup { .. } => HEADER_DAMAGED,
-        CliError::DamageFound { .. } => DAMAGE_FOUND,
+        CliError::DamageFound { .. } | CliError::ImportNotVerified { .. } => DAMAGE_FOUND,
         CliError::AlreadyMounted { .. } | CliError::MountBusy { .. } => IN_USE,
         CliError::Reported { code, .. } => *code,
     }
@@ -84,7 +87,9 @@ fn cli_error_code(err: &CliError) -> u8 {
 /// The one place where core errors become exit codes. Every variant is listed explicitly.
 fn container_error_code(err: &ContainerError) -> u8 {
     match err {
-        ContainerError::WrongPassword => WRONG_PASSWORD,
+        ContainerError::WrongPassword
+        | ContainerError::WrongCredential { .. }
+        | ContainerError::NoKeyslotOfKind { .. } => WRONG_PASSWORD,
         ContainerError::NotAContainer { .. } => NOT_A_CONTAINER,
         ContainerError::Truncated { .. } => TRUNCATED,
         ContainerError::HeadersDamaged { .. }
@@ -98,6 +103,7 @@ fn container_error_code(err: &ContainerError) -> u8 {
         ContainerError::NoFreeKeyslot(_)
         | ContainerError::LastKeyslot(_)
         | ContainerError::BadKeyslot { .. }
+        | ContainerError::WrongKeyslotKind { .. }
         | ContainerError::TooSmall { .. }
         | ContainerError::Io(_) => OTHER,
     }

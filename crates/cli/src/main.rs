@@ -19,11 +19,13 @@
 //! lives in `commands/<name>.rs`.
 
 mod commands;
+mod credentials;
 mod error;
 mod exit;
 mod mounts;
 mod password;
 mod progress;
+mod shred;
 mod size;
 mod sys;
 
@@ -129,6 +131,9 @@ enum Command {
     #[command(alias = "dismount")]
     Unmount(UnmountArgs),
     List(ListArgs),
+    Import(ImportArgs),
+    Export(ExportArgs),
+    Shred(ShredArgs),
     #[command(name = "serve-mount", hide = true)]
     ServeMount(ServeMountArgs),
 }
@@ -212,6 +217,8 @@ struct InfoArgs {
     /// show authenticated facts. Exit code 3 if it is wrong.
     #[arg(long, value_name = "FILE|-")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Change a password.
@@ -231,6 +238,8 @@ struct PasswdArgs {
     /// Read the current password from the first line of OLD ('-': standard input).
     #[arg(long, value_name = "OLD")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
     /// Read the new password from the first line of NEW ('-': standard input) instead of
     /// asking twice on the terminal.
     #[arg(long, value_name = "NEW")]
@@ -269,10 +278,30 @@ struct KeyAddArgs {
     /// Read an existing password from the first line of EXISTING ('-': standard input).
     #[arg(long, value_name = "EXISTING")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
     /// Read the new password from the first line of NEW ('-': standard input) instead of
     /// asking twice on the terminal.
     #[arg(long, value_name = "NEW")]
     new_password_file: Option<PathBuf>,
+    /// Make a recovery-key keyslot instead of a password: secvol draws a random 256-bit key
+    /// and shows it ONCE, as 13 groups of 5 characters, to print or write down and keep in a
+    /// safe. It opens the container with --recovery-key-file wherever a password is asked.
+    #[arg(long, conflicts_with_all = ["new_password_file", "new_keyfile"])]
+    recovery: bool,
+    /// The new keyslot needs the keyfile NEWKEYFILE (any file that never changes, ideally
+    /// random bytes; see --create-keyfile) together with a new password, or alone with
+    /// --keyfile-only.
+    #[arg(long, value_name = "NEWKEYFILE")]
+    new_keyfile: Option<PathBuf>,
+    /// With --new-keyfile: the keyfile alone opens the new keyslot, without a password.
+    /// Whoever has a copy of the keyfile can then open the container.
+    #[arg(long, requires = "new_keyfile", conflicts_with = "new_password_file")]
+    keyfile_only: bool,
+    /// With --new-keyfile: create NEWKEYFILE first (it must not exist), holding 64 random
+    /// bytes, readable by you only. Keep a copy somewhere safe: without it the keyslot is lost.
+    #[arg(long, requires = "new_keyfile")]
+    create_keyfile: bool,
     #[arg(long, help = ALLOW_WEAK_HELP)]
     allow_weak_password: bool,
     #[arg(long, value_name = "N", help = SCRYPT_LOG_N_HELP)]
@@ -296,6 +325,8 @@ struct KeyRemoveArgs {
     /// Read a valid password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
     /// The keyslot to remove (0 to 15; 'secvol key list' shows them).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..16))]
     slot: u8,
@@ -349,6 +380,8 @@ struct HeaderBackupArgs {
     /// Read a valid password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Restore the header from a backup file.
@@ -371,6 +404,8 @@ struct HeaderRestoreArgs {
     /// ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Rewrite both header copies from the one that is intact.
@@ -388,6 +423,8 @@ struct HeaderRepairArgs {
     /// Read a valid password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Look for damage in a container.
@@ -417,6 +454,8 @@ struct CheckArgs {
     /// read as empty again. Changes nothing else; needs the container not to be mounted.
     #[arg(long)]
     repair: bool,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// How `CONTAINER:/PATH` arguments work (long help of the offline commands).
@@ -448,6 +487,8 @@ struct LsArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Write a file inside a container to standard output (no mount needed).
@@ -460,6 +501,8 @@ struct CatArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Copy a file or a directory tree out of a container (no mount needed).
@@ -485,6 +528,8 @@ struct GetArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Copy local files and directory trees into a container (no mount needed).
@@ -507,6 +552,8 @@ struct PutArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Create a directory inside a container (no mount needed).
@@ -522,6 +569,8 @@ struct MkdirArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Remove a file or a directory tree inside a container (no mount needed).
@@ -537,6 +586,8 @@ struct RmArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Move or rename a file or directory inside a container (no mount needed).
@@ -561,6 +612,8 @@ struct MvArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
 }
 
 /// Mount a container as a folder, so every program can use the files inside.
@@ -585,6 +638,8 @@ struct MountArgs {
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
     /// Mount read-only: nothing can be changed and nothing is written to the container.
     #[arg(long)]
     read_only: bool,
@@ -627,6 +682,109 @@ read-write or read-only, and the process id of the daemon serving it."
 )]
 struct ListArgs {}
 
+/// Why overwriting is no guarantee (long help of `import` and `shred`).
+const SHRED_LIMITS_HELP: &str = concat!(
+    "Limits of overwriting:\n  ",
+    "Overwriting is reliable on magnetic hard disks only. SSDs, USB keys and memory cards \
+move data around internally, and some file systems and backups keep old copies, so no \
+overwrite can guarantee that every old copy of the data is gone there. Keep plaintext only on \
+encrypted storage (a secvol container, full-disk encryption such as BitLocker, FileVault or \
+LUKS); to retire a whole drive, use the drive's own secure-erase function or destroy it."
+);
+
+/// Move files into a container: copy, verify, then (optionally) shred the originals.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Copy local files and folders into a container, then check every copied file \
+by reading it back from the container and comparing it byte for byte with the original. With \
+--shred-source, and only if every file checked out, the originals are then overwritten \
+(random bytes, then zeros) and deleted: the files have moved into the container. If any copy \
+differs or cannot be read, nothing is deleted (exit code 10).\n\n\
+DEST is CONTAINER:/FOLDER (an existing folder inside the container file), or a folder inside a \
+mounted container. When the container is mounted, the copy goes through the mount (no password \
+needed) and is read back through it; otherwise secvol opens the container itself, writes, \
+closes it (everything written durably), opens it again and reads every file back from the \
+container file.\n\n\
+Example: secvol import Scans/ TimeAcct.sec:/2026 --shred-source",
+    before_long_help = SHRED_LIMITS_HELP,
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct ImportArgs {
+    /// SRC... then DEST: local files or folders, then CONTAINER:/FOLDER or a folder inside a
+    /// mounted container.
+    #[arg(value_name = "SRC... DEST", num_args = 2.., required = true)]
+    paths: Vec<OsString>,
+    /// After every copy checked out, overwrite the originals (random bytes, then zeros) and
+    /// delete them. Not a guarantee on SSDs and USB keys: see below.
+    #[arg(long)]
+    shred_source: bool,
+    /// Read the container's password from the first line of FILE ('-': standard input).
+    /// Not needed when the container is mounted.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
+}
+
+/// Put files from a container into a password-protected 7-Zip archive, for e-mail.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Write files and folders from a container into a new 7-Zip archive OUT.7z, \
+encrypted with AES-256 under its own password, file names included: without the password \
+nobody can even see which files are inside. The recipient opens it with 7-Zip (Windows), Keka \
+or The Unarchiver (macOS) or 7z (Linux). secvol asks for the container's password, then twice \
+for the archive's password, which must be strong (a weak one is refused, exit code 9, unless \
+--allow-weak-password) and must not be the container's. After writing, secvol opens the \
+archive again and compares every file with the container; an archive that does not check out \
+is deleted.\n\n\
+Send the password another way than the archive (by phone, not in the same e-mail). 7-Zip's \
+encryption protects the archive only as well as its password: 7-Zip's key derivation is much \
+faster to attack than a container's, so use a long passphrase. The container must not be \
+mounted read-write (exit code 11): unmount it first.\n\n\
+Example: secvol export TimeAcct.sec:/2026/smith.pdf TimeAcct.sec:/2026/labs smith.7z",
+    before_long_help = TARGET_HELP,
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct ExportArgs {
+    /// CONTAINER:/PATH... then OUT.7z (a new file; an existing one is never overwritten,
+    /// exit code 12).
+    #[arg(value_name = "CONTAINER:/PATH... OUT.7z", num_args = 2.., required = true)]
+    paths: Vec<OsString>,
+    /// Read the container's password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
+    /// Read the archive's new password from the first line of ARCHIVE ('-': standard input)
+    /// instead of asking twice on the terminal.
+    #[arg(long, value_name = "ARCHIVE")]
+    archive_password_file: Option<PathBuf>,
+    #[arg(long, help = ALLOW_WEAK_HELP)]
+    allow_weak_password: bool,
+}
+
+/// Overwrite and delete files (unencrypted leftovers).
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Overwrite each FILE in place (random bytes, then zeros, each written through \
+to the disk), rename it to a random name and delete it, so that its content and name are hard \
+to recover from a magnetic disk. Folders need -r; symbolic links are never followed (inside a \
+folder they are just deleted). Refused, with nothing changed: a symbolic link given by name, a \
+device or other special file, a secvol container file (use 'secvol destroy'), and anything \
+inside a mounted secvol container (it is encrypted already: delete it normally). Every \
+argument is checked before anything is changed.",
+    before_long_help = SHRED_LIMITS_HELP,
+    after_long_help = EXIT_CODES_HELP
+)]
+struct ShredArgs {
+    /// The files (or with -r, folders) to overwrite and delete.
+    #[arg(value_name = "FILE", required = true)]
+    paths: Vec<PathBuf>,
+    /// Also shred folders and everything in them.
+    #[arg(short = 'r', long = "recursive")]
+    recursive: bool,
+}
+
 /// The mount daemon (internal: started by 'secvol mount', password on standard input).
 #[derive(Debug, Args)]
 struct ServeMountArgs {
@@ -638,6 +796,10 @@ struct ServeMountArgs {
     read_only: bool,
     #[arg(long)]
     allow_other: bool,
+    /// Standard input holds credential lines (keyfile digest, recovery key) instead of a bare
+    /// password line (`credentials::write_handoff`).
+    #[arg(long)]
+    credentials: bool,
 }
 
 fn main() -> ExitCode {
@@ -674,6 +836,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Mount(args) => commands::mount::mount(&args),
         Command::Unmount(args) => commands::mount::unmount(&args),
         Command::List(ListArgs {}) => commands::mount::list(),
+        Command::Import(args) => commands::import::run(&args),
+        Command::Export(args) => commands::export::run(&args),
+        Command::Shred(args) => commands::shred::run(&args),
         Command::ServeMount(args) => commands::mount::serve(&args),
     }
 }

@@ -118,6 +118,16 @@ pub fn enforce_strength(
     }
 }
 
+/// Ask on the terminal for a password that may be left empty (`None`): used where a keyfile
+/// alone may also open the container.
+pub fn prompt_optional(prompt: &str) -> anyhow::Result<Option<SecretString>> {
+    match prompt_once(prompt) {
+        Ok(secret) => Ok(Some(secret)),
+        Err(err) if matches!(err.downcast_ref(), Some(CliError::EmptyPassword(_))) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 fn prompt_once(prompt: &str) -> anyhow::Result<SecretString> {
     ensure_terminal()?;
     let typed = match rpassword::prompt_password(prompt) {

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use rand::Rng;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use crate::cipher::{Aead, CipherSuite};
+use crate::credential::{Credential, KeyslotKind, derive_slot_kek};
 use crate::device::EncryptedDevice;
 use crate::error::{BlockError, ContainerError, HeaderDamage};
 use crate::geometry::{BLOCK_SIZE_U64, Geometry, HEADER_LEN, HEADER_REGION_LEN, MIN_CONTAINER_LEN};
@@ -19,7 +20,7 @@ use crate::header::{
     ActiveKeyslot, FLAG_QUICK, FORMAT_VERSION, Header, KEYSLOTS, Keyslot, ParseError,
     WRAP_NONCE_LEN,
 };
-use crate::kdf::{KeyPurpose, ScryptParams, derive_kek, derive_subkey};
+use crate::kdf::{KeyPurpose, ScryptParams, derive_subkey};
 use crate::secret::SecretKey;
 use crate::stack::{DeviceMode, DeviceStack};
 use crate::storage::{Access, FileStorage, Storage, sync_parent_dir};
@@ -197,12 +198,34 @@ impl Container {
         &self.path
     }
 
-    /// Unlock with a password: try every active keyslot of the primary copy, then of the
-    /// backup copy if it differs. The header MAC is verified before the key is accepted.
+    /// Unlock with a password: try every active password keyslot of the primary copy, then of
+    /// the backup copy if it differs. The header MAC is verified before the key is accepted.
     pub fn unlock(self, password: &SecretString) -> Result<UnlockedContainer, ContainerError> {
+        self.unlock_with(&[Credential::Password(password)])
+    }
+
+    /// Whether any active keyslot (of either header copy) is of a kind `credential` fits.
+    pub fn has_slot_for(&self, credential: &Credential<'_>) -> bool {
+        [self.primary.as_ref(), self.backup.as_ref()]
+            .into_iter()
+            .flatten()
+            .flat_map(Header::active_slots)
+            .any(|(_, slot)| credential.fits(slot.kind))
+    }
+
+    /// Unlock with whichever of `credentials` opens a keyslot: each active keyslot of the
+    /// primary copy, then of the backup copy if it differs, is tried with the credentials
+    /// of its kind. The header MAC is verified before the key is accepted.
+    pub fn unlock_with(
+        self,
+        credentials: &[Credential<'_>],
+    ) -> Result<UnlockedContainer, ContainerError> {
         let mut tampered = false;
         let mut kdf_error = None;
-        let mut keks: Vec<(ActiveKeyslot, SecretKey)> = Vec::new();
+        let mut any_fitting_slot = false;
+        // Keys already derived, by (credential index, kind, salt): the backup copy usually
+        // holds the same slots, and each derivation costs about a second.
+        let mut keks: Vec<(usize, KeyslotKind, [u8; 32], SecretKey)> = Vec::new();
         let candidates = [(self.primary.as_ref(), false), (self.backup.as_ref(), true)];
         for (header, from_backup) in candidates {
             let Some(header) = header else { continue };
@@ -215,57 +238,74 @@ impl Container {
                 continue;
             }
             for (index, slot) in header.active_slots() {
-                let cached = keks
-                    .iter()
-                    .position(|(s, _)| s.salt == slot.salt && s.kdf == slot.kdf);
-                let kek_index = match cached {
-                    Some(i) => i,
-                    None => {
-                        match derive_kek(password.expose_secret().as_bytes(), &slot.salt, &slot.kdf)
-                        {
+                for (which, credential) in credentials.iter().enumerate() {
+                    if !credential.fits(slot.kind) {
+                        continue;
+                    }
+                    any_fitting_slot = true;
+                    let cached = keks.iter().position(|(w, kind, salt, _)| {
+                        *w == which && *kind == slot.kind && *salt == slot.salt
+                    });
+                    let kek_index = match cached {
+                        Some(i) => i,
+                        None => match derive_slot_kek(credential, slot.kind, &slot.salt) {
                             Ok(kek) => {
-                                keks.push((slot.clone(), kek));
+                                keks.push((which, slot.kind, slot.salt, kek));
                                 keks.len() - 1
                             }
                             Err(err) => {
                                 kdf_error = Some(err);
                                 continue;
                             }
-                        }
+                        },
+                    };
+                    let Some(master) =
+                        unwrap_master(slot, &keks[kek_index].3, &header.container_id, index)
+                    else {
+                        continue;
+                    };
+                    let mac_key =
+                        derive_subkey(&master, &header.container_id, KeyPurpose::HeaderMac);
+                    if !header.verify_mac(&mac_key) {
+                        log::warn!(
+                            "keyslot {index} opened but the {} header copy failed authentication",
+                            if from_backup { "backup" } else { "primary" }
+                        );
+                        tampered = true;
+                        continue;
                     }
-                };
-                let Some(master) =
-                    unwrap_master(slot, &keks[kek_index].1, &header.container_id, index)
-                else {
-                    continue;
-                };
-                let mac_key = derive_subkey(&master, &header.container_id, KeyPurpose::HeaderMac);
-                if !header.verify_mac(&mac_key) {
-                    log::warn!(
-                        "keyslot {index} opened but the {} header copy failed authentication",
-                        if from_backup { "backup" } else { "primary" }
-                    );
-                    tampered = true;
-                    continue;
+                    return Ok(UnlockedContainer {
+                        header: header.clone(),
+                        storage: self.storage,
+                        path: self.path,
+                        status: self.status,
+                        master,
+                        opened_slot: index,
+                        opened_from_backup: from_backup,
+                        access: self.access,
+                    });
                 }
-                return Ok(UnlockedContainer {
-                    header: header.clone(),
-                    storage: self.storage,
-                    path: self.path,
-                    status: self.status,
-                    master,
-                    opened_slot: index,
-                    opened_from_backup: from_backup,
-                    access: self.access,
-                });
             }
         }
+        let only_passwords = credentials
+            .iter()
+            .all(|c| matches!(c, Credential::Password(_)));
         if tampered {
             Err(ContainerError::HeaderTampered)
         } else if let Some(err) = kdf_error {
             Err(err.into())
-        } else {
+        } else if only_passwords {
             Err(ContainerError::WrongPassword)
+        } else if !any_fitting_slot {
+            Err(ContainerError::NoKeyslotOfKind {
+                needs: credentials.first().map_or("a password", |c| {
+                    c.kind(ScryptParams::with_log_n(0)).needs()
+                }),
+            })
+        } else {
+            Err(ContainerError::WrongCredential {
+                with: credentials.first().map_or("it", Credential::describe),
+            })
         }
     }
 }
@@ -281,16 +321,17 @@ fn wrap_aad(container_id: &[u8; 16], slot_index: usize, descriptor: &[u8; 48]) -
 
 fn wrap_master(
     master: &SecretKey,
-    password: &SecretString,
+    credential: &Credential<'_>,
     kdf: ScryptParams,
     container_id: &[u8; 16],
     slot_index: usize,
 ) -> Result<ActiveKeyslot, ContainerError> {
     let mut salt = [0u8; 32];
     getrandom::fill(&mut salt).expect("the OS random number generator failed");
-    let kek = derive_kek(password.expose_secret().as_bytes(), &salt, &kdf)?;
+    let kind = credential.kind(kdf);
+    let kek = derive_slot_kek(credential, kind, &salt)?;
     let mut slot = ActiveKeyslot {
-        kdf,
+        kind,
         salt,
         nonce: [0; WRAP_NONCE_LEN],
         wrapped_key: *master.expose(),
@@ -348,6 +389,17 @@ pub fn create(
     options: &CreateOptions,
     progress: Progress<'_>,
 ) -> Result<UnlockedContainer, ContainerError> {
+    create_with(path, &Credential::Password(password), options, progress)
+}
+
+/// [`create`] with keyslot 0 opened by `credential` (a password, a password and a keyfile, or
+/// a keyfile alone).
+pub fn create_with(
+    path: &Path,
+    credential: &Credential<'_>,
+    options: &CreateOptions,
+    progress: Progress<'_>,
+) -> Result<UnlockedContainer, ContainerError> {
     validate_size(options)?;
     let storage = FileStorage::create_new(path).map_err(|err| {
         if err.kind() == std::io::ErrorKind::AlreadyExists {
@@ -358,11 +410,12 @@ pub fn create(
             ContainerError::Io(err)
         }
     })?;
-    let result =
-        create_on(Arc::new(storage), path, password, options, progress).and_then(|container| {
+    let result = create_on_with(Arc::new(storage), path, credential, options, progress).and_then(
+        |container| {
             sync_parent_dir(path)?;
             Ok(container)
-        });
+        },
+    );
     if result.is_err() {
         // A half-written file is not a container; do not leave it behind.
         let _ = std::fs::remove_file(path);
@@ -394,6 +447,23 @@ pub fn create_on(
     options: &CreateOptions,
     progress: Progress<'_>,
 ) -> Result<UnlockedContainer, ContainerError> {
+    create_on_with(
+        storage,
+        path,
+        &Credential::Password(password),
+        options,
+        progress,
+    )
+}
+
+/// [`create_on`] with keyslot 0 opened by `credential`.
+pub fn create_on_with(
+    storage: Arc<dyn Storage>,
+    path: &Path,
+    credential: &Credential<'_>,
+    options: &CreateOptions,
+    progress: Progress<'_>,
+) -> Result<UnlockedContainer, ContainerError> {
     let geometry = validate_size(options)?;
     options.kdf.check_bounds()?;
     let total = geometry.container_len;
@@ -406,7 +476,7 @@ pub fn create_on(
     let mut keyslots: [Keyslot; KEYSLOTS] = std::array::from_fn(|_| Keyslot::Empty);
     keyslots[0] = Keyslot::Active(wrap_master(
         &master,
-        password,
+        credential,
         options.kdf,
         &container_id,
         0,
@@ -471,6 +541,15 @@ pub fn restore_header(
     exported: &[u8],
     password: &SecretString,
 ) -> Result<UnlockedContainer, ContainerError> {
+    restore_header_with(path, exported, &[Credential::Password(password)])
+}
+
+/// [`restore_header`] with any credentials that opened a keyslot of the export.
+pub fn restore_header_with(
+    path: &Path,
+    exported: &[u8],
+    credentials: &[Credential<'_>],
+) -> Result<UnlockedContainer, ContainerError> {
     let storage: Arc<dyn Storage> = match FileStorage::open(path, Access::ReadWrite)? {
         Ok(storage) => Arc::new(storage),
         Err(_locked) => {
@@ -479,7 +558,7 @@ pub fn restore_header(
             });
         }
     };
-    restore_header_on(storage, path, exported, password)
+    restore_header_on_with(storage, path, exported, credentials)
 }
 
 /// [`restore_header`] on any storage.
@@ -488,6 +567,16 @@ pub fn restore_header_on(
     path: &Path,
     exported: &[u8],
     password: &SecretString,
+) -> Result<UnlockedContainer, ContainerError> {
+    restore_header_on_with(storage, path, exported, &[Credential::Password(password)])
+}
+
+/// [`restore_header_on`] with any credentials.
+pub fn restore_header_on_with(
+    storage: Arc<dyn Storage>,
+    path: &Path,
+    exported: &[u8],
+    credentials: &[Credential<'_>],
 ) -> Result<UnlockedContainer, ContainerError> {
     let header = match Header::parse(exported) {
         Ok(header) => header,
@@ -527,7 +616,7 @@ pub fn restore_header_on(
         },
         access: Access::ReadWrite,
     };
-    let mut unlocked = candidate.unlock(password)?;
+    let mut unlocked = candidate.unlock_with(credentials)?;
     let foreign = || ContainerError::ForeignHeader {
         found: header.container_id_string(),
         expected: "this file".into(),
@@ -567,6 +656,14 @@ impl UnlockedContainer {
     /// The keyslot the password opened.
     pub fn opened_slot(&self) -> usize {
         self.opened_slot
+    }
+
+    /// What opens the keyslot that was opened.
+    pub fn opened_kind(&self) -> KeyslotKind {
+        match &self.header.keyslots[self.opened_slot] {
+            Keyslot::Active(slot) => slot.kind,
+            Keyslot::Empty => unreachable!("the opened keyslot is active"),
+        }
     }
 
     /// Whether the primary copy was unusable and the backup copy was used.
@@ -625,11 +722,36 @@ impl UnlockedContainer {
         new_password: &SecretString,
         kdf: ScryptParams,
     ) -> Result<(), ContainerError> {
+        self.change_password_with(&Credential::Password(new_password), kdf)
+    }
+
+    /// Replace the secret of the keyslot that was opened by `credential`, which must be of the
+    /// slot's kind (a password keyslot gets a new password; a password-and-keyfile keyslot a
+    /// new password with its keyfile). Keyfile-only and recovery-key slots have no password
+    /// to change: they are replaced with `add_keyslot_with` and `remove_keyslot`.
+    pub fn change_password_with(
+        &mut self,
+        credential: &Credential<'_>,
+        kdf: ScryptParams,
+    ) -> Result<(), ContainerError> {
         self.ensure_writable()?;
         let slot = self.opened_slot;
+        let kind = self.opened_kind();
+        let has_password = matches!(
+            kind,
+            KeyslotKind::Password(_) | KeyslotKind::PasswordAndKeyfile(_)
+        );
+        if !has_password || !credential.fits(kind) {
+            return Err(ContainerError::WrongKeyslotKind {
+                slot,
+                needs: kind.needs(),
+                hint: "add a keyslot with 'secvol key add' and remove this one with 'secvol key \
+                       remove' instead",
+            });
+        }
         self.header.keyslots[slot] = Keyslot::Active(wrap_master(
             &self.master,
-            new_password,
+            credential,
             kdf,
             &self.header.container_id,
             slot,
@@ -643,6 +765,16 @@ impl UnlockedContainer {
         new_password: &SecretString,
         kdf: ScryptParams,
     ) -> Result<usize, ContainerError> {
+        self.add_keyslot_with(&Credential::Password(new_password), kdf)
+    }
+
+    /// Add a keyslot opened by `credential` (password, password and keyfile, keyfile, recovery
+    /// key; `kdf` is ignored for a recovery key); returns its index.
+    pub fn add_keyslot_with(
+        &mut self,
+        credential: &Credential<'_>,
+        kdf: ScryptParams,
+    ) -> Result<usize, ContainerError> {
         self.ensure_writable()?;
         let slot = self
             .header
@@ -652,7 +784,7 @@ impl UnlockedContainer {
             .ok_or(ContainerError::NoFreeKeyslot(KEYSLOTS))?;
         self.header.keyslots[slot] = Keyslot::Active(wrap_master(
             &self.master,
-            new_password,
+            credential,
             kdf,
             &self.header.container_id,
             slot,

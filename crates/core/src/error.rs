@@ -167,6 +167,28 @@ pub enum ContainerError {
     /// No keyslot opened with the given password.
     #[error("wrong password: no keyslot of this container opens with it")]
     WrongPassword,
+    /// No keyslot opened with the keyfile or recovery key given (with or without a password).
+    #[error("no keyslot of this container opens with {with}")]
+    WrongCredential {
+        /// What was tried: "this keyfile", "this password and keyfile", "this recovery key".
+        with: &'static str,
+    },
+    /// The container has no keyslot of the kind the given secret opens.
+    #[error("this container has no keyslot opened by {needs}")]
+    NoKeyslotOfKind {
+        /// "a recovery key", "a keyfile", ...
+        needs: &'static str,
+    },
+    /// The keyslot is not of a kind the operation applies to.
+    #[error("keyslot {slot} is opened by {needs}, not by a password alone; {hint}")]
+    WrongKeyslotKind {
+        /// The slot.
+        slot: usize,
+        /// What opens it.
+        needs: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
     /// KDF parameters in a keyslot or requested by the user are out of bounds.
     #[error(transparent)]
     Kdf(#[from] KdfError),

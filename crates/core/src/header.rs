@@ -13,6 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::cipher::CipherSuite;
+use crate::credential::KeyslotKind;
 use crate::error::HeaderDamage;
 use crate::geometry::{BLOCK_SIZE, Geometry, HEADER_LEN, HEADER_REGION_LEN};
 use crate::kdf::ScryptParams;
@@ -35,25 +36,23 @@ const CHECKSUM_OFFSET: usize = HEADER_LEN - 32;
 pub const FLAG_QUICK: u32 = 1;
 const KNOWN_FLAGS: u32 = FLAG_QUICK;
 
-/// KDF id of scrypt in a keyslot.
-const KDF_SCRYPT: u8 = 1;
 const SLOT_EMPTY: u8 = 0;
 const SLOT_ACTIVE: u8 = 1;
 
 /// Nonce length of the keyslot wrap (always XChaCha20-Poly1305; see [`Keyslot`]).
 pub const WRAP_NONCE_LEN: usize = 24;
 
-/// An active keyslot: scrypt parameters and salt, and the master key wrapped under the
-/// password-derived key.
+/// An active keyslot: what opens it (password, keyfile, recovery key; with its scrypt cost),
+/// its salt, and the master key wrapped under the key derived from that secret.
 ///
 /// The wrap always uses XChaCha20-Poly1305, whatever the container's suite, so that a header
 /// whose cipher id was changed still unlocks and then fails its MAC ("tampered"), instead of
 /// being misreported as a wrong password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveKeyslot {
-    /// scrypt parameters.
-    pub kdf: ScryptParams,
-    /// scrypt salt (random per slot and per password change).
+    /// What opens the slot (its KDF id) and the scrypt cost where there is one.
+    pub kind: KeyslotKind,
+    /// KDF salt (random per slot and per password change).
     pub salt: [u8; 32],
     /// Wrap nonce.
     pub nonce: [u8; WRAP_NONCE_LEN],
@@ -176,11 +175,17 @@ impl ActiveKeyslot {
         let mut out = [0u8; 48];
         let mut c = Cursor::new(&mut out);
         c.u8(SLOT_ACTIVE);
-        c.u8(KDF_SCRYPT);
-        c.u8(self.kdf.log_n);
+        c.u8(self.kind.kdf_id());
+        // A recovery-key slot has no scrypt cost: its parameter bytes stay zero.
+        let params = self.kind.scrypt().unwrap_or(ScryptParams {
+            log_n: 0,
+            r: 0,
+            p: 0,
+        });
+        c.u8(params.log_n);
         c.skip(1);
-        c.u32(self.kdf.r);
-        c.u32(self.kdf.p);
+        c.u32(params.r);
+        c.u32(params.p);
         c.skip(4);
         c.bytes(&self.salt);
         c.at(48);
@@ -214,16 +219,27 @@ impl Keyslot {
                 }
             }
             SLOT_ACTIVE => {
-                if r.u8() != KDF_SCRYPT {
-                    return Err(HeaderDamage::BadField("keyslot KDF id"));
-                }
+                let kdf_id = r.u8();
                 let log_n = r.u8();
                 let reserved_a = r.zeros(1);
-                let kdf = ScryptParams {
+                let params = ScryptParams {
                     log_n,
                     r: r.u32(),
                     p: r.u32(),
                 };
+                let Some(kind) = KeyslotKind::from_kdf_id(kdf_id, params) else {
+                    return Err(HeaderDamage::BadField("keyslot KDF id"));
+                };
+                if kind == KeyslotKind::RecoveryKey
+                    && params
+                        != (ScryptParams {
+                            log_n: 0,
+                            r: 0,
+                            p: 0,
+                        })
+                {
+                    return Err(HeaderDamage::BadField("recovery keyslot parameters"));
+                }
                 let reserved_b = r.zeros(4);
                 let salt = r.array();
                 let nonce = r.array();
@@ -234,7 +250,7 @@ impl Keyslot {
                     return Err(HeaderDamage::BadField("keyslot reserved bytes"));
                 }
                 Ok(Keyslot::Active(ActiveKeyslot {
-                    kdf,
+                    kind,
                     salt,
                     nonce,
                     wrapped_key,
@@ -436,7 +452,12 @@ mod tests {
         let mut keyslots: [Keyslot; KEYSLOTS] = std::array::from_fn(|_| Keyslot::Empty);
         for &i in active {
             keyslots[i] = Keyslot::Active(ActiveKeyslot {
-                kdf: ScryptParams::with_log_n(17),
+                kind: match i % 4 {
+                    0 => KeyslotKind::Password(ScryptParams::with_log_n(17)),
+                    1 => KeyslotKind::PasswordAndKeyfile(ScryptParams::with_log_n(17)),
+                    2 => KeyslotKind::Keyfile(ScryptParams::with_log_n(17)),
+                    _ => KeyslotKind::RecoveryKey,
+                },
                 salt: [i as u8; 32],
                 nonce: [0x55; WRAP_NONCE_LEN],
                 wrapped_key: [0x66; 32],
@@ -516,7 +537,9 @@ mod tests {
             let mut header = sample_header(suite, blocks * 4096, &active);
             header.container_id = id;
             for slot in header.keyslots.iter_mut() {
-                if let Keyslot::Active(a) = slot { a.kdf.log_n = log_n; }
+                if let Keyslot::Active(ActiveKeyslot { kind: KeyslotKind::Password(params), .. }) = slot {
+                    params.log_n = log_n;
+                }
             }
             prop_assert_eq!(Header::parse(&header.to_bytes()).unwrap(), header);
         }

@@ -11,6 +11,7 @@
 pub mod block_set;
 pub mod cipher;
 pub mod container;
+pub mod credential;
 pub mod device;
 pub mod error;
 pub mod geometry;
@@ -20,6 +21,7 @@ pub mod overlay;
 pub mod policy;
 pub mod read_ahead;
 pub mod recorder;
+pub mod recovery;
 pub mod secret;
 pub mod stack;
 pub mod storage;
@@ -33,7 +35,10 @@ mod kat;
 
 pub use block_set::BlockSet;
 pub use cipher::CipherSuite;
-pub use container::{Container, CreateOptions, HeaderStatus, UnlockedContainer, create, create_on};
+pub use container::{
+    Container, CreateOptions, HeaderStatus, UnlockedContainer, create, create_on, create_with,
+};
+pub use credential::{Credential, Keyfile, KeyfileError, KeyslotKind, RecoveryKey};
 pub use device::{BlockDevice, DamageByUse, EncryptedDevice, ReadMode, VerifyReport};
 pub use error::{BlockError, ContainerError, HeaderDamage, KdfError};
 pub use geometry::{BLOCK_SIZE, Geometry};

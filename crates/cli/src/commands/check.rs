@@ -20,8 +20,8 @@ use super::{
     warn_header_state,
 };
 use crate::CheckArgs;
+use crate::credentials::UnlockWith;
 use crate::error::CliError;
-use crate::password::PasswordSource;
 use crate::progress;
 
 /// What the check found, layer by layer.
@@ -68,9 +68,9 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
         Access::ReadOnly
     };
     let container = open_container(path, access)?;
-    let source = PasswordSource::from_option(args.password_file.as_deref());
+    let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
     let prompt = format!("Password for {}: ", display_name(path));
-    let unlocked = unlock(container, &source, &prompt)?;
+    let unlocked = unlock(container, &with, &prompt)?;
     warn_header_state(
         path,
         unlocked.header_status(),

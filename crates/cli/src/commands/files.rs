@@ -12,23 +12,25 @@ use anyhow::{Context, bail};
 use secvol_fs::{Attr, FileKind, Fs, FsError, OpenFlags, RenameFlags, SetAttr, TimeSet, Timestamp};
 
 use super::volume::{Target, Volume, name_to_os, os_to_name};
+use crate::credentials::{UnlockArgs, UnlockWith};
 use crate::error::CliError;
-use crate::password::PasswordSource;
 use crate::sys::current_ctx;
 use crate::{CatArgs, GetArgs, LsArgs, MkdirArgs, MvArgs, PutArgs, RmArgs};
 
 /// Size of the reads and writes between the container and local files.
 const COPY_CHUNK: usize = 1 << 20;
 
-/// Ask for the password (or read `password_file`) and open the target's container.
+/// Ask for the password (or read `password_file`, the keyfile, the recovery key) and open
+/// the target's container.
 fn open_volume(
     target: &Target,
     password_file: Option<&Path>,
+    unlock: &UnlockArgs,
     writable: bool,
 ) -> anyhow::Result<Volume> {
     Volume::open(
         &target.container,
-        &PasswordSource::from_option(password_file),
+        &UnlockWith::new(password_file, unlock),
         writable,
     )
 }
@@ -40,7 +42,7 @@ fn resolve_target(fs: &Fs, target: &Target) -> anyhow::Result<Attr> {
 }
 
 /// An error about one path inside the container: `CONTAINER:/PATH: reason`.
-fn at(target: &Target, path: &[u8], err: FsError) -> anyhow::Error {
+pub(super) fn at(target: &Target, path: &[u8], err: FsError) -> anyhow::Error {
     anyhow::Error::from(err).context(format!(
         "{}:{}",
         target.container.display(),
@@ -48,7 +50,7 @@ fn at(target: &Target, path: &[u8], err: FsError) -> anyhow::Error {
     ))
 }
 
-fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
+pub(super) fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
     let mut path = parent.to_vec();
     if !path.ends_with(b"/") {
         path.push(b'/');
@@ -76,7 +78,7 @@ fn entries(fs: &Fs, ino: u64) -> Result<Vec<secvol_fs::DirEntry>, FsError> {
 /// `secvol ls [-l] CONTAINER[:/PATH]`.
 pub fn ls(args: &LsArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.target);
-    let volume = open_volume(&target, args.password_file.as_deref(), false)?;
+    let volume = open_volume(&target, args.password_file.as_deref(), &args.unlock, false)?;
     let fs = volume.fs();
     let attr = resolve_target(fs, &target)?;
     let mut out = BufWriter::new(io::stdout().lock());
@@ -183,7 +185,7 @@ pub fn utc_text(secs: i64) -> String {
 /// `secvol cat CONTAINER:/PATH`: the file's bytes on standard output.
 pub fn cat(args: &CatArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.target);
-    let volume = open_volume(&target, args.password_file.as_deref(), false)?;
+    let volume = open_volume(&target, args.password_file.as_deref(), &args.unlock, false)?;
     let fs = volume.fs();
     let attr = resolve_target(fs, &target)?;
     if attr.kind != FileKind::RegularFile {
@@ -216,7 +218,7 @@ fn copy_out(fs: &Fs, attr: &Attr, out: &mut impl Write) -> anyhow::Result<()> {
 /// `secvol get CONTAINER:/PATH LOCAL`: copy a file or a directory tree out of the container.
 pub fn get(args: &GetArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.target);
-    let volume = open_volume(&target, args.password_file.as_deref(), false)?;
+    let volume = open_volume(&target, args.password_file.as_deref(), &args.unlock, false)?;
     let fs = volume.fs();
     let attr = resolve_target(fs, &target)?;
     // Like cp: into an existing directory, under the source's name.
@@ -378,7 +380,7 @@ pub fn put(args: &PutArgs) -> anyhow::Result<()> {
             bail!("{}: no such file or directory", local.display());
         }
     }
-    let volume = open_volume(&target, args.password_file.as_deref(), true)?;
+    let volume = open_volume(&target, args.password_file.as_deref(), &args.unlock, true)?;
     let fs = volume.fs();
     let dir = resolve_target(fs, &target)?;
     if dir.kind != FileKind::Directory {
@@ -539,7 +541,7 @@ impl PutCopier<'_> {
     }
 }
 
-fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
         match file.read(&mut buffer[filled..]) {
@@ -553,13 +555,13 @@ fn read_full(file: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
 }
 
 #[cfg(unix)]
-fn local_perm(meta: &fs::Metadata) -> u16 {
+pub(super) fn local_perm(meta: &fs::Metadata) -> u16 {
     use std::os::unix::fs::PermissionsExt;
     (meta.permissions().mode() & 0o7777) as u16
 }
 
 #[cfg(not(unix))]
-fn local_perm(meta: &fs::Metadata) -> u16 {
+pub(super) fn local_perm(meta: &fs::Metadata) -> u16 {
     match (meta.is_dir(), meta.permissions().readonly()) {
         (true, _) => 0o755,
         (false, true) => 0o444,
@@ -573,7 +575,7 @@ fn local_perm(meta: &fs::Metadata) -> u16 {
 /// `secvol mkdir [-p] CONTAINER:/PATH`.
 pub fn mkdir(args: &MkdirArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.target);
-    let volume = open_volume(&target, args.password_file.as_deref(), true)?;
+    let volume = open_volume(&target, args.password_file.as_deref(), &args.unlock, true)?;
     let fs = volume.fs();
     let ctx = current_ctx();
     if args.parents {
@@ -609,7 +611,7 @@ pub fn mkdir(args: &MkdirArgs) -> anyhow::Result<()> {
 /// `secvol rm [-r] CONTAINER:/PATH`.
 pub fn rm(args: &RmArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.target);
-    let volume = open_volume(&target, args.password_file.as_deref(), true)?;
+    let volume = open_volume(&target, args.password_file.as_deref(), &args.unlock, true)?;
     let fs = volume.fs();
     let (parent, name) = fs
         .resolve_parent(&target.path)
@@ -666,7 +668,7 @@ pub fn mv(args: &MvArgs) -> anyhow::Result<()> {
             to.path
         }
     };
-    let volume = open_volume(&from, args.password_file.as_deref(), true)?;
+    let volume = open_volume(&from, args.password_file.as_deref(), &args.unlock, true)?;
     let fs = volume.fs();
     let (parent, name) = fs
         .resolve_parent(&from.path)

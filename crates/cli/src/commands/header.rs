@@ -13,8 +13,9 @@ use super::{
     display_name, header_has_problem, header_status_text, keyslots_text, open_and_unlock,
     open_container, print_fields, unlock,
 };
+use crate::credentials::{self, UnlockWith};
 use crate::error::CliError;
-use crate::password::{self, PasswordSource};
+use crate::password;
 use crate::{HeaderBackupArgs, HeaderRepairArgs, HeaderRestoreArgs};
 
 /// Unlock (which proves the header authentic), then save it to a new private file.
@@ -24,9 +25,9 @@ pub fn backup(args: &HeaderBackupArgs) -> anyhow::Result<()> {
     if target.symlink_metadata().is_ok() {
         return Err(CliError::FileExists(target.to_owned()).into());
     }
-    let source = PasswordSource::from_option(args.password_file.as_deref());
+    let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
     // Header-only access: reading the header needs no lock, so this works while mounted.
-    let unlocked = open_and_unlock(path, Access::HeaderOnly, &source)?;
+    let unlocked = open_and_unlock(path, Access::HeaderOnly, &with)?;
     let bytes = unlocked.export_header();
     write_new_private(target, &bytes)?;
     println!(
@@ -55,20 +56,29 @@ pub fn restore(args: &HeaderRestoreArgs) -> anyhow::Result<()> {
     let path = args.container.as_path();
     let backup_path = args.file.as_path();
     let bytes = read_backup(backup_path)?;
-    let source = PasswordSource::from_option(args.password_file.as_deref());
+    let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
     let prompt = format!(
         "Password for {} (one that was valid when the backup was made): ",
         display_name(path)
     );
-    let password = password::read_password(&source, &prompt)?;
-    let restored = match secvol_core::container::restore_header(path, &bytes, &password) {
-        Ok(restored) => restored,
-        Err(err @ ContainerError::Io(_)) => {
-            return Err(err).with_context(|| format!("cannot restore {}", path.display()));
-        }
-        Err(err) => return Err(err.into()),
+    // The keyslots that matter are those of the backup.
+    let backup_header = Header::parse(&bytes).ok();
+    let secrets = match &backup_header {
+        Some(header) => credentials::read_secrets(&with, header, &prompt)?,
+        None => credentials::Secrets {
+            password: Some(password::read_password(&with.password, &prompt)?),
+            ..credentials::Secrets::default()
+        },
     };
-    drop(password);
+    let restored =
+        match secvol_core::container::restore_header_with(path, &bytes, &secrets.credentials()) {
+            Ok(restored) => restored,
+            Err(err @ ContainerError::Io(_)) => {
+                return Err(err).with_context(|| format!("cannot restore {}", path.display()));
+            }
+            Err(err) => return Err(err.into()),
+        };
+    drop(secrets);
     println!(
         "Restored the header of {} from {}; both header copies were rewritten.",
         path.display(),
@@ -99,10 +109,10 @@ pub fn repair(args: &HeaderRepairArgs) -> anyhow::Result<()> {
     let path = args.container.as_path();
     let container = open_container(path, Access::ReadWrite)?;
     let before = container.header_status();
-    let source = PasswordSource::from_option(args.password_file.as_deref());
+    let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
     let prompt = format!("Password for {}: ", display_name(path));
     // No "run header repair" warning here: this is the repair.
-    let mut unlocked = unlock(container, &source, &prompt)?;
+    let mut unlocked = unlock(container, &with, &prompt)?;
     let from_backup = unlocked.opened_from_backup();
     let used = if from_backup {
         "the backup copy (end of the file)"

@@ -18,7 +18,7 @@ use super::{
     warn_header_state,
 };
 use crate::InfoArgs;
-use crate::password::PasswordSource;
+use crate::credentials::UnlockWith;
 use crate::size::{format_size, format_size_exact};
 
 /// Print what the header says; unlock first if a password file was given.
@@ -27,7 +27,8 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
     // With a password, a shared lock lets us read the file system too; while the container
     // is mounted read-write that lock is refused and header-only access (no lock) still
     // shows the header facts.
-    let (container, locked) = if args.password_file.is_some() {
+    let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
+    let (container, locked) = if with.anything_given() {
         match open_container(path, Access::ReadOnly) {
             Ok(container) => (container, true),
             Err(err)
@@ -43,7 +44,7 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
     } else {
         (open_container(path, Access::HeaderOnly)?, false)
     };
-    let Some(password_file) = args.password_file.as_deref() else {
+    if !with.anything_given() {
         warn_header_state(path, container.header_status(), None);
         print_sections(&[header_rows(
             path,
@@ -59,9 +60,8 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         return Ok(());
     };
 
-    let source = PasswordSource::from_option(Some(password_file));
     let prompt = format!("Password for {}: ", display_name(path));
-    let unlocked = unlock(container, &source, &prompt)?;
+    let unlocked = unlock(container, &with, &prompt)?;
     warn_header_state(
         path,
         unlocked.header_status(),
@@ -110,7 +110,7 @@ fn header_rows(path: &Path, header: &Header, status: HeaderStatus) -> Rows {
     rows.extend(
         header
             .active_slots()
-            .map(|(index, slot)| (format!("  keyslot {index}"), slot.kdf.to_string())),
+            .map(|(index, slot)| (format!("  keyslot {index}"), slot.kind.to_string())),
     );
     rows.push(("Header copies".into(), header_status_text(status)));
     rows

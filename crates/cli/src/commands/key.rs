@@ -1,40 +1,123 @@
 //! `secvol key add|remove|list`.
 
-use secvol_core::Access;
 use secvol_core::header::Keyslot;
+use secvol_core::{Access, RecoveryKey, ScryptParams, recovery};
 
 use super::{
     kdf_for_new_password, kdf_override, keyslots_text, open_and_unlock, open_container, read_new,
     warn_header_state,
 };
+use crate::credentials::{self, NewSecret, UnlockWith};
+use crate::error::CliError;
 use crate::password::{PasswordSource, enforce_strength, ensure_one_stdin};
 use crate::{KeyAddArgs, KeyListArgs, KeyRemoveArgs};
 
-/// Unlock with an existing password, then put a new password into the first free keyslot.
+/// Unlock with an existing password (or keyfile, or recovery key), then put a new secret into
+/// the first free keyslot: a password, a password with a keyfile, a keyfile alone, or a fresh
+/// recovery key (shown once).
 pub fn add(args: &KeyAddArgs) -> anyhow::Result<()> {
     let path = args.container.as_path();
     let kdf = kdf_override(args.scrypt_log_n)?;
-    let existing = PasswordSource::from_option(args.password_file.as_deref());
+    let existing = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
     let new = PasswordSource::from_option(args.new_password_file.as_deref());
-    ensure_one_stdin(&existing, &new)?;
+    if existing.reads_stdin() {
+        ensure_one_stdin(&PasswordSource::Stdin, &new)?;
+    }
+    if args.create_keyfile
+        && let Some(keyfile) = &args.new_keyfile
+        && keyfile.symlink_metadata().is_ok()
+    {
+        return Err(CliError::FileExists(keyfile.clone()).into());
+    }
 
     let mut unlocked = open_and_unlock(path, Access::ReadWrite, &existing)?;
-    let password = read_new(&new, path, "Additional password")?;
-    enforce_strength(&password, path, args.allow_weak_password)?;
-    let kdf = kdf_for_new_password(kdf);
-    let slot = unlocked.add_keyslot(&password, kdf)?;
+    let secret = read_new_secret(args, &new)?;
+    let kdf = match secret {
+        NewSecret::RecoveryKey(_) => kdf.unwrap_or(ScryptParams::with_log_n(0)),
+        _ => kdf_for_new_password(kdf),
+    };
+    let slot = unlocked.add_keyslot_with(&secret.credential(), kdf)?;
 
-    println!("Added keyslot {slot} to {} ({kdf}).", path.display());
+    let what = match &secret {
+        NewSecret::Password(_) => String::new(),
+        NewSecret::PasswordAndKeyfile(..) => format!("a password and a keyfile ({kdf})"),
+        NewSecret::Keyfile(_) => format!("a keyfile alone ({kdf})"),
+        NewSecret::RecoveryKey(_) => "a recovery key".to_owned(),
+    };
+    match &secret {
+        // The line scripts have seen since before keyfiles existed.
+        NewSecret::Password(_) => println!("Added keyslot {slot} to {} ({kdf}).", path.display()),
+        _ => println!(
+            "Added keyslot {slot} to {}, opened by {what}.",
+            path.display()
+        ),
+    }
+    if let NewSecret::RecoveryKey(key) = &secret {
+        let printed = recovery::Printable::of(key);
+        println!();
+        println!("Recovery key (shown only this once; print it or write it down now):");
+        println!();
+        println!("    {}", printed.expose());
+        println!();
+        println!(
+            "Keep it in a safe place, away from the container. With it, anyone can open the \
+             container (--recovery-key-file) and set a new password, even if every password \
+             is forgotten. It cannot be shown again; if it is lost, remove keyslot {slot} and \
+             make a new one."
+        );
+    }
+    if let (NewSecret::PasswordAndKeyfile(..) | NewSecret::Keyfile(_), Some(keyfile)) =
+        (&secret, &args.new_keyfile)
+    {
+        println!(
+            "Keyfile: {}. Keep a copy of it somewhere safe: if it is lost or changed, this \
+             keyslot no longer opens.",
+            keyfile.display()
+        );
+    }
     println!("Keyslots in use: {}", keyslots_text(unlocked.header()));
-    println!("A header backup made before now does not contain the new password: make a new one.");
+    println!("A header backup made before now does not contain the new keyslot: make a new one.");
     Ok(())
+}
+
+/// Read (or draw) the secret of the new keyslot, applying the strength rules.
+fn read_new_secret(args: &KeyAddArgs, new: &PasswordSource) -> anyhow::Result<NewSecret> {
+    let path = args.container.as_path();
+    if args.recovery {
+        return Ok(NewSecret::RecoveryKey(RecoveryKey::generate()));
+    }
+    let Some(keyfile_path) = &args.new_keyfile else {
+        let password = read_new(new, path, "Additional password")?;
+        enforce_strength(&password, path, args.allow_weak_password)?;
+        return Ok(NewSecret::Password(password));
+    };
+    if args.create_keyfile {
+        credentials::create_keyfile(keyfile_path)?;
+        println!(
+            "Created the keyfile {} ({} random bytes).",
+            keyfile_path.display(),
+            credentials::NEW_KEYFILE_LEN
+        );
+    }
+    let keyfile = credentials::read_keyfile(keyfile_path)?;
+    if args.keyfile_only {
+        credentials::enforce_keyfile_alone_strength(
+            keyfile_path,
+            &keyfile,
+            args.allow_weak_password,
+        )?;
+        return Ok(NewSecret::Keyfile(keyfile));
+    }
+    let password = read_new(new, path, "Password to use with the keyfile")?;
+    enforce_strength(&password, path, args.allow_weak_password)?;
+    Ok(NewSecret::PasswordAndKeyfile(password, keyfile))
 }
 
 /// Unlock with any valid password, then empty keyslot `--slot`.
 pub fn remove(args: &KeyRemoveArgs) -> anyhow::Result<()> {
     let path = args.container.as_path();
-    let source = PasswordSource::from_option(args.password_file.as_deref());
-    let mut unlocked = open_and_unlock(path, Access::ReadWrite, &source)?;
+    let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
+    let mut unlocked = open_and_unlock(path, Access::ReadWrite, &with)?;
     let slot = usize::from(args.slot);
     let own_slot = unlocked.opened_slot() == slot;
     unlocked.remove_keyslot(slot)?;
@@ -69,7 +152,7 @@ pub fn list(args: &KeyListArgs) -> anyhow::Result<()> {
     println!("  slot  state   key derivation");
     for (index, slot) in header.keyslots.iter().enumerate() {
         match slot {
-            Keyslot::Active(active) => println!("  {index:>4}  active  {}", active.kdf),
+            Keyslot::Active(active) => println!("  {index:>4}  active  {}", active.kind),
             Keyslot::Empty => println!("  {index:>4}  empty   -"),
         }
     }

@@ -4,12 +4,15 @@
 
 pub mod check;
 pub mod create;
+pub mod export;
 pub mod files;
 pub mod header;
+pub mod import;
 pub mod info;
 pub mod key;
 pub mod mount;
 pub mod passwd;
+pub mod shred;
 pub mod volume;
 
 use std::path::Path;
@@ -22,6 +25,7 @@ use secvol_core::{
     UnlockedContainer,
 };
 
+use crate::credentials::{self, Secrets, UnlockWith};
 use crate::error::CliError;
 use crate::password::{self, PasswordSource};
 
@@ -83,14 +87,14 @@ pub fn open_container(path: &Path, access: Access) -> anyhow::Result<Container> 
     }
 }
 
-/// Ask for (or read) the password of `container` and unlock it.
+/// Ask for (or read) the password of `container` (or its keyfile or recovery key, see
+/// `credentials.rs`) and unlock it.
 pub fn unlock(
     container: Container,
-    source: &PasswordSource,
+    with: &UnlockWith,
     prompt: &str,
 ) -> anyhow::Result<UnlockedContainer> {
-    let password = password::read_password(source, prompt)?;
-    Ok(container.unlock(&password)?)
+    Ok(credentials::unlock(container, with, prompt)?.0)
 }
 
 /// Read a password and unlock `path`, printing the header warnings. The usual first step of
@@ -98,17 +102,26 @@ pub fn unlock(
 pub fn open_and_unlock(
     path: &Path,
     access: Access,
-    source: &PasswordSource,
+    with: &UnlockWith,
 ) -> anyhow::Result<UnlockedContainer> {
+    Ok(open_and_unlock_keeping_secrets(path, access, with)?.0)
+}
+
+/// [`open_and_unlock`], also returning the secrets that were read.
+pub fn open_and_unlock_keeping_secrets(
+    path: &Path,
+    access: Access,
+    with: &UnlockWith,
+) -> anyhow::Result<(UnlockedContainer, Secrets)> {
     let container = open_container(path, access)?;
     let prompt = format!("Password for {}: ", display_name(path));
-    let unlocked = unlock(container, source, &prompt)?;
+    let (unlocked, secrets) = credentials::unlock(container, with, &prompt)?;
     warn_header_state(
         path,
         unlocked.header_status(),
         Some(unlocked.opened_from_backup()),
     );
-    Ok(unlocked)
+    Ok((unlocked, secrets))
 }
 
 /// Warn on stderr about damaged or differing header copies. `opened_from_backup` is `None`

@@ -29,6 +29,7 @@ use secvol_fuse::MountOptions;
 use zeroize::Zeroizing;
 
 use super::{display_name, header_warning, open_container};
+use crate::credentials::{self, UnlockWith};
 use crate::error::CliError;
 use crate::mounts::{self, DAEMON_SUBCOMMAND};
 use crate::password::{self, PasswordSource};
@@ -55,7 +56,7 @@ const DAEMON_EXIT_TIMEOUT: Duration = Duration::from_secs(600);
 pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
     let container_path = args.container.as_path();
     // Public header facts first: "not a container" and friends before any password prompt.
-    drop(open_container(container_path, Access::HeaderOnly)?);
+    let public = open_container(container_path, Access::HeaderOnly)?;
     let container = container_path
         .canonicalize()
         .with_context(|| format!("cannot open {}", container_path.display()))?;
@@ -68,11 +69,19 @@ pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
     }
     let mountpoint = prepare_mountpoint(&args.mountpoint)?;
 
-    let source = PasswordSource::from_option(args.password_file.as_deref());
-    let password = password::read_password(
-        &source,
-        &format!("Password for {}: ", display_name(container_path)),
-    )?;
+    let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
+    let prompt = format!("Password for {}: ", display_name(container_path));
+    // A keyfile or recovery key goes to the daemon as credential lines (credentials.rs).
+    let handoff = if with.is_password_only() {
+        None
+    } else {
+        Some(credentials::read_secrets(&with, public.header(), &prompt)?)
+    };
+    drop(public);
+    let password = match handoff {
+        None => Some(password::read_password(&with.password, &prompt)?),
+        Some(_) => None,
+    };
 
     let exe = std::env::current_exe().context("cannot find the secvol program itself")?;
     let mut command = Command::new(exe);
@@ -91,6 +100,9 @@ pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
     if args.allow_other {
         command.arg("--allow-other");
     }
+    if handoff.is_some() {
+        command.arg(credentials::HANDOFF_FLAG);
+    }
     if args.foreground {
         command.stderr(Stdio::inherit());
     } else {
@@ -101,12 +113,18 @@ pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
     let mut daemon = command.spawn().context("cannot start the mount daemon")?;
     {
         let mut stdin = daemon.stdin.take().expect("stdin is piped");
-        let mut line = Zeroizing::new(password.expose_secret().as_bytes().to_vec());
-        line.push(b'\n');
         // A daemon that died early is reported below from its status line or exit status.
-        let _ = stdin.write_all(&line);
+        if let Some(password) = &password {
+            let mut line = Zeroizing::new(password.expose_secret().as_bytes().to_vec());
+            line.push(b'\n');
+            let _ = stdin.write_all(&line);
+        }
+        if let Some(secrets) = &handoff {
+            let _ = credentials::write_handoff(&mut stdin, secrets);
+        }
     }
     drop(password);
+    drop(handoff);
 
     let status = BufReader::new(daemon.stdout.take().expect("stdout is piped"));
     let mut ready = false;
@@ -251,15 +269,20 @@ fn start(
     args: &ServeMountArgs,
     report: &mut dyn FnMut(&str),
 ) -> anyhow::Result<(Arc<Fs>, secvol_fuse::Mount)> {
-    let password = password::read_password(&PasswordSource::Stdin, "")?;
     let access = if args.read_only {
         Access::ReadOnly
     } else {
         Access::ReadWrite
     };
-    let container = open_container(&args.container, access)?;
-    let unlocked = container.unlock(&password)?;
-    drop(password);
+    let unlocked = if args.credentials {
+        let secrets = credentials::read_handoff(&mut io::stdin().lock())?;
+        let container = open_container(&args.container, access)?;
+        container.unlock_with(&secrets.credentials())?
+    } else {
+        let password = password::read_password(&PasswordSource::Stdin, "")?;
+        let container = open_container(&args.container, access)?;
+        container.unlock(&password)?
+    };
     if let Some(warning) = header_warning(
         &args.container,
         unlocked.header_status(),

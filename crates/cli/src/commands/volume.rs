@@ -9,7 +9,7 @@ use secvol_core::{Access, DeviceMode};
 use secvol_fs::{Fs, FsOptions};
 
 use super::open_and_unlock;
-use crate::password::PasswordSource;
+use crate::credentials::UnlockWith;
 
 /// A `CONTAINER[:/PATH]` argument: a container file and an absolute path inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,13 +114,13 @@ impl Volume {
     /// Ask for the password and open the file system of `container`: read-only with a
     /// shared lock (works beside other readers, refused while mounted read-write), or
     /// read-write with an exclusive lock.
-    pub fn open(container: &Path, source: &PasswordSource, writable: bool) -> anyhow::Result<Self> {
+    pub fn open(container: &Path, with: &UnlockWith, writable: bool) -> anyhow::Result<Self> {
         let access = if writable {
             Access::ReadWrite
         } else {
             Access::ReadOnly
         };
-        let unlocked = open_and_unlock(container, access, source)?;
+        let unlocked = open_and_unlock(container, access, with)?;
         let stack = unlocked.open_stack(if writable {
             DeviceMode::ReadWrite
         } else {
