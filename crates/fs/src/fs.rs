@@ -182,6 +182,19 @@ impl Fs {
         self.handles.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Run `f` while holding the writer's lock, as a long changing operation does (for tests
+    /// that show readers do not wait for the writer). Refused on a read-only file system.
+    #[doc(hidden)]
+    pub fn hold_writer_while(&self, f: impl FnOnce()) -> FsResult<()> {
+        if self.read_only {
+            return Err(FsError::ReadOnly);
+        }
+        self.store.run(true, |_tx| {
+            f();
+            Ok(())
+        })
+    }
+
     /// Make every change so far durable (one commit of the container).
     pub fn sync(&self) -> FsResult<()> {
         self.store.commit()
@@ -206,7 +219,7 @@ impl Fs {
 
     /// Capacity and free space, in 4 KiB blocks.
     pub fn statfs(&self) -> FsResult<StatFs> {
-        let counters = self.store.lock().counters;
+        let counters = self.store.counters();
         let usable = self.store.usable_bytes();
         let used = (counters.used_bytes + counters.pinned_bytes).min(usable);
         Ok(StatFs {
@@ -221,7 +234,7 @@ impl Fs {
 
     /// Bookkeeping figures.
     pub fn stats(&self) -> FsStats {
-        let counters = self.store.lock().counters;
+        let counters = self.store.counters();
         FsStats {
             used_bytes: counters.used_bytes,
             usable_bytes: self.store.usable_bytes(),

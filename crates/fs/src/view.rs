@@ -10,13 +10,13 @@
 //! run on the write transaction, under the lock, and sees the changes).
 
 use std::borrow::Borrow;
-use std::ops::RangeBounds;
 use std::collections::HashSet;
+use std::ops::RangeBounds;
 use std::sync::Mutex;
 
 use redb::{
-    AccessGuard, Key, ReadOnlyTable, ReadTransaction, ReadableTable, StorageError,
-    Table, TableDefinition, TableError, Value, WriteTransaction,
+    AccessGuard, Key, ReadOnlyTable, ReadTransaction, ReadableTable, StorageError, Table,
+    TableDefinition, TableError, Value, WriteTransaction,
 };
 
 use crate::inode::Ino;
@@ -124,22 +124,8 @@ pub(crate) enum TableView<'t, K: Key + 'static, V: Value + 'static> {
     Missing,
 }
 
-/// Rows of a range of a [`TableView`].
-pub(crate) enum Rows<'r, K: Key + 'static, V: Value + 'static> {
-    Some(redb::Range<'r, K, V>),
-    None,
-}
-
-impl<'r, K: Key + 'static, V: Value + 'static> Iterator for Rows<'r, K, V> {
-    type Item = Result<(AccessGuard<'r, K>, AccessGuard<'r, V>), StorageError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Rows::Some(range) => range.next(),
-            Rows::None => None,
-        }
-    }
-}
+/// Rows of a range of a [`TableView`] (none for a table that does not exist).
+pub(crate) type Rows<'r, K, V> = std::iter::Flatten<std::option::IntoIter<redb::Range<'r, K, V>>>;
 
 impl<K: Key + 'static, V: Value + 'static> TableView<'_, K, V> {
     pub(crate) fn get<'k>(
@@ -160,18 +146,171 @@ impl<K: Key + 'static, V: Value + 'static> TableView<'_, K, V> {
     where
         KR: Borrow<K::SelfType<'k>> + 'k,
     {
-        Ok(match self {
-            TableView::Write(table) => Rows::Some(table.range(range)?),
-            TableView::Committed(table) => Rows::Some(table.range(range)?),
-            TableView::Missing => Rows::None,
-        })
+        let rows = match self {
+            TableView::Write(table) => Some(table.range(range)?),
+            TableView::Committed(table) => Some(table.range(range)?),
+            TableView::Missing => None,
+        };
+        Ok(rows.into_iter().flatten())
     }
 
     pub(crate) fn iter(&self) -> Result<Rows<'_, K, V>, StorageError> {
-        Ok(match self {
-            TableView::Write(table) => Rows::Some(table.iter()?),
-            TableView::Committed(table) => Rows::Some(table.iter()?),
-            TableView::Missing => Rows::None,
-        })
+        let rows = match self {
+            TableView::Write(table) => Some(table.iter()?),
+            TableView::Committed(table) => Some(table.iter()?),
+            TableView::Missing => None,
+        };
+        Ok(rows.into_iter().flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use secvol_core::testing::MemStorage;
+    use secvol_core::{CipherSuite, CreateOptions, DeviceMode, ScryptParams, SecretString};
+
+    use crate::{Ctx, Fs, FsOptions, OpenFlags, ROOT_INO};
+
+    const ME: Ctx = Ctx {
+        uid: 1000,
+        gid: 1000,
+    };
+
+    fn new_fs() -> Fs {
+        let unlocked = secvol_core::create_on(
+            Arc::new(MemStorage::default()),
+            Path::new("test.sec"),
+            &SecretString::from("correct horse battery staple"),
+            &CreateOptions {
+                size: 16 << 20,
+                suite: CipherSuite::Aes256Gcm,
+                kdf: ScryptParams::with_log_n(10),
+                quick: true,
+            },
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let stack = unlocked.open_stack(DeviceMode::ReadWrite).unwrap();
+        Fs::format(stack.clone(), ME).unwrap();
+        let options = FsOptions {
+            commit_interval: Duration::from_secs(3600),
+            ..FsOptions::default()
+        };
+        Fs::open(stack, options).unwrap()
+    }
+
+    fn put(fs: &Fs, name: &[u8], data: &[u8]) {
+        put_in(fs, ROOT_INO, name, data);
+    }
+
+    fn put_in(fs: &Fs, parent: u64, name: &[u8], data: &[u8]) {
+        let (attr, fh) = fs
+            .create(parent, name, 0o644, OpenFlags::READ_WRITE, ME)
+            .unwrap();
+        fs.forget(attr.ino, 1);
+        fs.write(fh, 0, data).unwrap();
+        fs.release(fh).unwrap();
+    }
+
+    fn pattern(seed: u8, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect()
+    }
+
+    #[test]
+    fn readers_of_committed_files_progress_while_the_writer_holds_the_store() {
+        let fs = Arc::new(new_fs());
+        let docs = fs.mkdir(ROOT_INO, b"docs", 0o755, ME).unwrap().ino;
+        put_in(&fs, docs, b"a", &pattern(1, 300_000));
+        put_in(&fs, docs, b"b", &pattern(2, 300_000));
+        fs.sync().unwrap();
+        // The write transaction is open and has changed something else (the root directory,
+        // whose readers do wait for the writer).
+        put(&fs, b"c", &pattern(3, 10_000));
+
+        // A writer inside a long operation: it holds the store until told to go on.
+        let (holding, held) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let writer = {
+            let fs = Arc::clone(&fs);
+            std::thread::spawn(move || {
+                fs.store
+                    .run(true, |_tx| {
+                        holding.send(()).unwrap();
+                        // Bounded, so a failing test ends instead of hanging.
+                        let _ = released.recv_timeout(Duration::from_secs(60));
+                        Ok(())
+                    })
+                    .unwrap();
+            })
+        };
+        held.recv().unwrap();
+        let (done, finished) = mpsc::channel();
+        for (name, seed) in [(b"a", 1u8), (b"b", 2u8)] {
+            let (fs, done) = (Arc::clone(&fs), done.clone());
+            std::thread::spawn(move || {
+                let attr = fs.lookup(docs, name).unwrap();
+                let data = fs.read_ino(attr.ino, 0, 400_000).unwrap();
+                let listed = fs.list_dir(docs, None, 100).unwrap().len();
+                fs.forget(attr.ino, 1);
+                done.send((data == pattern(seed, 300_000), listed)).unwrap();
+            });
+        }
+        for _ in 0..2 {
+            let (same, listed) = finished
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a reader waited for the writer: reads are not independent of it");
+            assert!(same, "a reader read wrong bytes");
+            assert_eq!(listed, 2, "a and b are listed");
+        }
+        release.send(()).unwrap();
+        writer.join().unwrap();
+        // And with the writer gone, the changed root lists docs and c.
+        assert_eq!(fs.list_dir(ROOT_INO, None, 100).unwrap().len(), 2);
+        fs.forget(docs, 1);
+    }
+
+    #[test]
+    fn a_read_sees_every_change_made_before_it_even_uncommitted() {
+        let fs = new_fs();
+        put(&fs, b"a", &pattern(1, 100_000));
+        fs.sync().unwrap();
+        let a = fs.lookup(ROOT_INO, b"a").unwrap().ino;
+        // Changes after the commit: an overwrite, a new file, a rename, a removal.
+        let fh = fs.open_file(a, OpenFlags::READ_WRITE).unwrap();
+        fs.write(fh, 5, b"changed").unwrap();
+        fs.release(fh).unwrap();
+        put(&fs, b"new", b"fresh");
+        assert_eq!(&fs.read_ino(a, 5, 7).unwrap(), b"changed");
+        assert_eq!(fs.getattr(a).unwrap().size, 100_000);
+        let new = fs.lookup(ROOT_INO, b"new").unwrap();
+        assert_eq!(fs.read_ino(new.ino, 0, 10).unwrap(), b"fresh");
+        fs.rename(
+            ROOT_INO,
+            b"new",
+            ROOT_INO,
+            b"renamed",
+            crate::RenameFlags::default(),
+        )
+        .unwrap();
+        assert!(fs.lookup(ROOT_INO, b"new").is_err());
+        assert_eq!(fs.lookup(ROOT_INO, b"renamed").unwrap().ino, new.ino);
+        fs.unlink(ROOT_INO, b"a").unwrap();
+        assert!(fs.lookup(ROOT_INO, b"a").is_err());
+        let names: Vec<Vec<u8>> = fs
+            .list_dir(ROOT_INO, None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, [b"renamed".to_vec()]);
+        fs.forget(a, 1);
+        fs.forget(new.ino, 2);
     }
 }

@@ -431,6 +431,62 @@ fn a_20_mib_file_is_byte_identical_through_the_mount_and_after_a_remount() {
 }
 
 #[test]
+fn reads_are_served_while_another_request_waits_for_the_writer() {
+    // Three committed files, then a fresh mount (nothing in the kernel's page cache).
+    let m = Mounted::new(64 * MIB);
+    fs::create_dir(m.path("docs")).unwrap();
+    for t in 0..3u64 {
+        fs::write(m.path(&format!("docs/{t}")), pattern(MIB as usize, t)).unwrap();
+    }
+    fs::write(m.path("stuck"), b"").unwrap();
+    let m = Mounted::mount(m.unmount(), MountOptions::default());
+    // Opened now: the write below then holds no directory lock in the kernel.
+    let mut stuck = OpenOptions::new()
+        .write(true)
+        .open(m.path("stuck"))
+        .unwrap();
+    let (holding, held) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        // A long changing operation holds the writer...
+        let fs = m.fs.clone();
+        scope.spawn(move || {
+            fs.hold_writer_while(|| {
+                holding.send(()).unwrap();
+                let _ = released.recv_timeout(Duration::from_secs(60));
+            })
+            .unwrap();
+        });
+        held.recv().unwrap();
+        // ...a write through the mount waits for it, occupying one request thread...
+        scope.spawn(move || stuck.write_all(b"written after the writer").unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        // ...and reads through the mount are served meanwhile, by the other request threads,
+        // without the writer.
+        let (done, finished) = std::sync::mpsc::channel();
+        for t in 0..3u64 {
+            let (path, done) = (m.path(&format!("docs/{t}")), done.clone());
+            scope.spawn(move || {
+                done.send(fs::read(path).unwrap() == pattern(MIB as usize, t))
+                    .unwrap()
+            });
+        }
+        for _ in 0..3 {
+            let same = finished
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a read waited behind the writer");
+            assert!(same, "a read returned wrong bytes");
+        }
+        release.send(()).unwrap();
+    });
+    assert_eq!(
+        fs::read(m.path("stuck")).unwrap(),
+        b"written after the writer"
+    );
+    m.unmount();
+}
+
+#[test]
 fn many_entries_list_completely_and_parallel_io_works() {
     let m = Mounted::new(64 * MIB);
     fs::create_dir(m.path("many")).unwrap();

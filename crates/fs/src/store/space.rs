@@ -1,0 +1,62 @@
+//! Space accounting: how many bytes the records occupy, and refusing a change before the
+//! storage engine would run out of room.
+//!
+//! redb grows its file by doubling and cannot be told how large the container is, and a write
+//! the container cannot hold makes redb refuse all further use until it is reopened. So the
+//! file system keeps its own conservative account of the bytes its records occupy and refuses
+//! to grow past the container's capacity *before* redb would run out. If the account is ever
+//! too optimistic, the safety net (`engine.rs`, `Store::storage_failure`) reopens the database
+//! from its last commit and reports "no space" (logged loudly; tests assert it never fires).
+
+use super::tx::{Tx, TxError, TxResult};
+use crate::error::FsError;
+
+/// Counters kept in memory and written to the meta table at each commit.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counters {
+    pub(crate) next_ino: u64,
+    /// Estimated bytes of redb pages occupied by live records (schema::entry_cost).
+    pub(crate) used_bytes: u64,
+    pub(crate) inode_count: u64,
+    /// Estimated bytes of pages that the open transaction freed or copied: they cannot be
+    /// reused until it commits.
+    pub(crate) pinned_bytes: u64,
+}
+
+/// Usable bytes: the device capacity minus what redb itself needs (its header page,
+/// allocator state, system tables and branch pages) and a reserve that keeps deletions
+/// possible when the container is full.
+pub(crate) fn usable_for_capacity(capacity: u64) -> u64 {
+    let overhead = 192 * 1024 + capacity / 64;
+    capacity.saturating_sub(overhead)
+}
+
+/// Whether the container is so full that every change is committed at once, so that a
+/// surprise "no space" from the storage engine can lose at most that change.
+pub(crate) fn near_full(counters: &Counters, usable_bytes: u64) -> bool {
+    let band = (usable_bytes / 16).max(1 << 20);
+    counters.used_bytes + counters.pinned_bytes + band > usable_bytes
+}
+
+impl Tx<'_> {
+    /// Record that the operation changed something, with its space effect: `added` bytes of
+    /// new records, `freed` bytes of records removed or replaced (pinned until commit).
+    pub(crate) fn account(&mut self, added: u64, freed: u64) {
+        *self.modified = true;
+        // Each change copies the leaf and its branch path: a few pages pinned per change.
+        const PATH_COPY: u64 = 3 * 4096;
+        self.counters.used_bytes = (self.counters.used_bytes + added).saturating_sub(freed);
+        self.counters.pinned_bytes += freed + PATH_COPY;
+        *self.written += added + PATH_COPY;
+    }
+
+    /// Refuse with "no space" if `needed` more bytes would not fit. Called before changing
+    /// anything.
+    pub(crate) fn reserve(&self, needed: u64) -> TxResult<()> {
+        let projected = self.counters.used_bytes + self.counters.pinned_bytes + needed;
+        if projected > self.usable_bytes {
+            return Err(TxError::Fs(FsError::NoSpace));
+        }
+        Ok(())
+    }
+}
