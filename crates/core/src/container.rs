@@ -50,25 +50,25 @@ pub struct HeaderStatus {
 /// A container whose header has been read, not yet unlocked.
 #[derive(Debug)]
 pub struct Container {
-    storage: Arc<dyn Storage>,
-    path: PathBuf,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) path: PathBuf,
     primary: Option<Header>,
     backup: Option<Header>,
     status: HeaderStatus,
-    access: Access,
+    pub(crate) access: Access,
 }
 
 /// A container unlocked with a password: the master key is in memory.
 #[derive(Debug)]
 pub struct UnlockedContainer {
-    storage: Arc<dyn Storage>,
-    path: PathBuf,
-    header: Header,
-    status: HeaderStatus,
-    master: SecretKey,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) path: PathBuf,
+    pub(crate) header: Header,
+    pub(crate) status: HeaderStatus,
+    pub(crate) master: SecretKey,
     opened_slot: usize,
     opened_from_backup: bool,
-    access: Access,
+    pub(crate) access: Access,
 }
 
 /// Progress callback: (bytes or blocks done, total).
@@ -583,7 +583,7 @@ impl UnlockedContainer {
         &self.path
     }
 
-    fn ensure_writable(&self) -> Result<(), ContainerError> {
+    pub(crate) fn ensure_writable(&self) -> Result<(), ContainerError> {
         if self.access == Access::ReadWrite {
             Ok(())
         } else {

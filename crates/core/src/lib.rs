@@ -10,6 +10,7 @@
 
 pub mod cipher;
 pub mod container;
+pub mod destroy;
 pub mod device;
 pub mod error;
 pub mod geometry;
@@ -17,6 +18,7 @@ pub mod header;
 pub mod kdf;
 pub mod policy;
 pub mod read_ahead;
+pub mod resize;
 pub mod secret;
 pub mod storage;
 #[cfg(any(test, feature = "testing"))]
@@ -28,6 +30,7 @@ mod kat;
 
 pub use cipher::CipherSuite;
 pub use container::{Container, CreateOptions, HeaderStatus, UnlockedContainer, create, create_on};
+pub use destroy::{DestroyReport, destroy};
 pub use device::{BlockDevice, EncryptedDevice, ReadMode, VerifyReport};
 pub use error::{BlockError, ContainerError, HeaderDamage, KdfError};
 pub use geometry::{BLOCK_SIZE, Geometry};
