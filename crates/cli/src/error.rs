@@ -80,6 +80,35 @@ pub enum CliError {
         /// "name (pid N), ...".
         holders: String,
     },
+    /// A command that needs the container unmounted (or mounted read-write).
+    #[error(
+        "{} is mounted on {}: unmount it first to {action} ('secvol unmount {}')",
+        container.display(),
+        mountpoint.display(),
+        mountpoint.display()
+    )]
+    UnmountFirst {
+        /// The container.
+        container: PathBuf,
+        /// Where it is mounted.
+        mountpoint: PathBuf,
+        /// What the command was going to do ("shrink it").
+        action: &'static str,
+    },
+    /// `destroy` without `--yes` and without a terminal to confirm on.
+    #[error(
+        "no terminal to confirm on: type the command in a terminal, or add --yes to destroy \
+         without confirming"
+    )]
+    ConfirmationNeeded,
+    /// The name typed back at `destroy` was not the container's.
+    #[error("you typed {typed:?}, not {expected:?}: nothing was destroyed")]
+    NotConfirmed {
+        /// What had to be typed.
+        expected: String,
+        /// What was typed.
+        typed: String,
+    },
     /// An error the mount daemon reported, with its exit code.
     #[error("{message}")]
     Reported {

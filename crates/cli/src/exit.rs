@@ -81,7 +81,11 @@ fn cli_error_code(err: &CliError) -> u8 {
         CliError::FileExists(_) | CliError::ExistsInContainer(_) => ALREADY_EXISTS,
         CliError::BadHeaderBackup { .. } => HEADER_DAMAGED,
         CliError::DamageFound { .. } => DAMAGE_FOUND,
-        CliError::AlreadyMounted { .. } | CliError::MountBusy { .. } => IN_USE,
+        CliError::AlreadyMounted { .. }
+        | CliError::MountBusy { .. }
+        | CliError::UnmountFirst { .. } => IN_USE,
+        CliError::ConfirmationNeeded => USAGE,
+        CliError::NotConfirmed { .. } => OTHER,
         CliError::Reported { code, .. } => *code,
     }
 }

@@ -504,16 +504,24 @@ pub fn restore_header_on(
         }
     };
     let file_len = storage.len()?;
-    if file_len < header.geometry.container_len {
-        return Err(ContainerError::Truncated {
-            path: path.to_owned(),
-            expected: header.geometry.container_len,
-            actual: file_len,
-        });
-    }
-    let current_id = Container::open_storage(Arc::clone(&storage), path, Access::ReadWrite)
+    let current = Container::open_storage(Arc::clone(&storage), path, Access::ReadWrite)
         .ok()
-        .map(|c| c.header().container_id);
+        .map(|c| (c.header().container_id, c.header().geometry.container_len));
+    // The container keeps its current length: a backup made before a resize describes
+    // another one (docs/format.md §11). Without a readable copy, the file's length is the
+    // current one, unless it is shorter than the backup says.
+    let current_len = match current {
+        Some((_, len)) => len,
+        None if file_len >= header.geometry.container_len => file_len - file_len % BLOCK_SIZE_U64,
+        None => {
+            return Err(ContainerError::Truncated {
+                path: path.to_owned(),
+                expected: header.geometry.container_len,
+                actual: file_len,
+            });
+        }
+    };
+    let current_id = current.map(|(id, _)| id);
     let candidate = Container {
         storage: Arc::clone(&storage),
         path: path.to_owned(),
@@ -547,6 +555,12 @@ pub fn restore_header_on(
             Err(ContainerError::Block(BlockError::SuperRecordDamaged)) => return Err(foreign()),
             Err(err) => return Err(err),
         },
+    }
+    if unlocked.header.geometry.container_len != current_len {
+        unlocked.header.geometry = Geometry::for_container_len(current_len, unlocked.header.suite)
+            .ok_or_else(|| ContainerError::NotAContainer {
+                path: path.to_owned(),
+            })?;
     }
     unlocked.write_headers()?;
     unlocked.status = HeaderStatus {

@@ -28,6 +28,14 @@ use crate::storage::Storage;
 /// Bytes of random filler written per call while filling a grown area.
 const FILL_CHUNK: usize = 1 << 20;
 
+impl Container {
+    /// Read the header copies again from the same open file (keeping its lock): the mount
+    /// daemon unlocks the result with the password of a grow request.
+    pub fn reread(&self) -> Result<Container, ContainerError> {
+        Container::open_storage(Arc::clone(&self.storage), &self.path, self.access)
+    }
+}
+
 impl UnlockedContainer {
     /// The layout of this container at `len` bytes (rounded down to a whole number of 4 KiB
     /// blocks, as `create` does).

@@ -131,6 +131,17 @@ fn compact(device: &Arc<dyn BlockDevice>) -> FsResult<u64> {
     Ok(state.redb_len())
 }
 
+/// After a grow of a container that nobody has open: recover the file system if it was not
+/// closed cleanly, then give the database the new blocks (the device length rises over the
+/// new capacity, with zero markers).
+pub fn take_on_capacity(device: Arc<dyn BlockDevice>) -> FsResult<()> {
+    let fs = Fs::open(Arc::clone(&device), FsOptions::default())?;
+    fs.close()?;
+    drop(fs);
+    extend_to_capacity(&*device)
+        .map_err(|e| FsError::Storage(format!("cannot size the database: {e}")))
+}
+
 impl Fs {
     /// The container grew under this mounted file system (its device's capacity went up):
     /// give the new blocks to the database and the space account, so that `statfs` shows the

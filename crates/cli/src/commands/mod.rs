@@ -4,12 +4,14 @@
 
 pub mod check;
 pub mod create;
+pub mod destroy;
 pub mod files;
 pub mod header;
 pub mod info;
 pub mod key;
 pub mod mount;
 pub mod passwd;
+pub mod resize;
 pub mod volume;
 
 use std::path::Path;

@@ -233,6 +233,8 @@ pub fn serve(args: &ServeMountArgs) -> anyhow::Result<()> {
     });
 
     let served = mount.wait();
+    // No grow may start (or still run) while the file system closes.
+    crate::control::shut_down();
     let closed = fs.close();
     if let Err(err) = &served {
         log::error!("the FUSE session ended with an error: {err}");
@@ -267,8 +269,11 @@ fn start(
     ) {
         report(&format!("warning: {warning}"));
     }
-    let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(args.read_only)?);
-    drop(unlocked);
+    let device = Arc::new(unlocked.open_device(args.read_only)?);
+    // The master key is dropped; the open file stays for grow requests (control.rs).
+    let container = unlocked.relock()?;
+    let device_for_control = Arc::clone(&device);
+    let device: Arc<dyn BlockDevice> = device;
     let options = FsOptions {
         read_only: args.read_only,
         cache_size: MOUNT_CACHE_SIZE,
@@ -286,6 +291,16 @@ fn start(
     };
     let mount = secvol_fuse::mount(Arc::clone(&fs), &args.mountpoint, &mount_options)
         .with_context(|| format!("cannot mount on {}", args.mountpoint.display()))?;
+    if !args.read_only {
+        let grower = crate::control::Grower {
+            container,
+            device: device_for_control,
+            fs: Arc::clone(&fs),
+        };
+        if let Err(err) = crate::control::listen(grower) {
+            log::warn!("no control channel (growing while mounted will not work): {err}");
+        }
+    }
     Ok((fs, mount))
 }
 
