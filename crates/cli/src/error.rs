@@ -95,6 +95,22 @@ pub enum CliError {
         /// What the command was going to do ("shrink it").
         action: &'static str,
     },
+    /// A shrink the files do not fit.
+    #[error(
+        "cannot shrink to {requested}: the files need {needed} and the smaller container has \
+         room for {room}. Delete or move out at least {must_free} of files first, or choose a \
+         larger size; nothing was changed"
+    )]
+    NotEnoughRoom {
+        /// The size asked for.
+        requested: String,
+        /// What the files need.
+        needed: String,
+        /// What the smaller container offers.
+        room: String,
+        /// The difference, rounded up.
+        must_free: String,
+    },
     /// `destroy` without `--yes` and without a terminal to confirm on.
     #[error(
         "no terminal to confirm on: type the command in a terminal, or add --yes to destroy \

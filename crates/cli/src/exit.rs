@@ -85,6 +85,7 @@ fn cli_error_code(err: &CliError) -> u8 {
         | CliError::MountBusy { .. }
         | CliError::UnmountFirst { .. } => IN_USE,
         CliError::ConfirmationNeeded => USAGE,
+        CliError::NotEnoughRoom { .. } => NOT_ENOUGH_ROOM,
         CliError::NotConfirmed { .. } => OTHER,
         CliError::Reported { code, .. } => *code,
     }

@@ -537,7 +537,9 @@ pub fn restore_header_on(
     let mut unlocked = candidate.unlock(password)?;
     let foreign = || ContainerError::ForeignHeader {
         found: header.container_id_string(),
-        expected: "this file".into(),
+        expected: "this file, whose data does not open with it (another container, or one \
+                   that was destroyed)"
+            .into(),
     };
     match current_id {
         Some(id) if id != header.container_id => {

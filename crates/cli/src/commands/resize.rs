@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use secvol_core::geometry::MIN_CONTAINER_LEN;
 use secvol_core::{Access, BLOCK_SIZE, BlockDevice, UnlockedContainer};
+use secvol_fs::ShrinkError;
 use secvol_fs::resize::fit_into;
 
 use super::{display_name, open_and_unlock, open_container, print_fields};
@@ -191,19 +192,18 @@ fn shrink_offline(unlocked: &mut UnlockedContainer, requested: u64) -> anyhow::R
     let spinner = progress::spinner("Moving data out of the part to be cut off");
     let fitted = fit_into(device, target.capacity_blocks);
     spinner.finish_and_clear();
-    if let Err(err) = fitted {
-        let must_free = err.must_free();
-        let err = anyhow::Error::from(err);
-        return Err(if must_free > 0 {
-            err.context(format!(
-                "cannot shrink to {}: delete or move out at least {} of files first; nothing \
-                 was changed",
-                format_size(requested),
-                format_size(must_free.next_multiple_of(1 << 20))
-            ))
-        } else {
-            err
-        });
+    match fitted {
+        Ok(()) => {}
+        Err(ShrinkError::TooFull { needed, room }) => {
+            return Err(CliError::NotEnoughRoom {
+                requested: format_size(requested),
+                needed: format_size(needed),
+                room: format_size(room),
+                must_free: format_size(needed.saturating_sub(room).next_multiple_of(64 << 10)),
+            }
+            .into());
+        }
+        Err(ShrinkError::Fs(err)) => return Err(err.into()),
     }
     unlocked.shrink(requested)?;
     Ok(())
