@@ -60,6 +60,13 @@ impl ShrinkError {
     }
 }
 
+/// What [`fit_into`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fitted {
+    /// The database reached past the new end and was compacted (pages moved down).
+    pub compacted: bool,
+}
+
 /// Bytes the file system may use in a container of `capacity_blocks` (what `df` shows as
 /// its size).
 pub fn usable_bytes_for_capacity(capacity_blocks: u64) -> u64 {
@@ -72,7 +79,7 @@ pub fn usable_bytes_for_capacity(capacity_blocks: u64) -> u64 {
 ///
 /// On [`ShrinkError::TooFull`] the database may have been compacted (a durable, harmless
 /// change) but the device length is unchanged.
-pub fn fit_into(device: Arc<dyn BlockDevice>, capacity_blocks: u64) -> Result<(), ShrinkError> {
+pub fn fit_into(device: Arc<dyn BlockDevice>, capacity_blocks: u64) -> Result<Fitted, ShrinkError> {
     let capacity = capacity_blocks * BLOCK;
     // Open once the normal way: that recovers after a crash and deletes orphans, so the
     // account is current, then closes the database cleanly.
@@ -96,7 +103,8 @@ pub fn fit_into(device: Arc<dyn BlockDevice>, capacity_blocks: u64) -> Result<()
     // Compaction moves pages even when they already lie low enough; it is needed only when
     // the database reaches past the new end.
     let mut reach = reach(&device)?;
-    if reach > target {
+    let compacted = reach > target;
+    if compacted {
         reach = compact(&device)?;
     }
     if reach > target {
@@ -109,7 +117,7 @@ pub fn fit_into(device: Arc<dyn BlockDevice>, capacity_blocks: u64) -> Result<()
         device.set_len(target).map_err(FsError::from)?;
     }
     device.sync().map_err(FsError::from)?;
-    Ok(())
+    Ok(Fitted { compacted })
 }
 
 /// redb's page cache while compacting (its default, 1 GiB, is far more than compaction

@@ -193,7 +193,11 @@ fn a_shrunk_container_keeps_its_files_after_the_tail_was_moved() {
 
     let target =
         Geometry::for_container_len(12 * MIB, secvol_core::CipherSuite::Aes256Gcm).unwrap();
-    fit_into(device(storage.clone(), false), target.capacity_blocks).unwrap();
+    let fitted = fit_into(device(storage.clone(), false), target.capacity_blocks).unwrap();
+    assert!(
+        fitted.compacted,
+        "the files must have been moved out of the tail"
+    );
     let shrunk = unlock(&storage).shrink(12 * MIB).unwrap();
     assert_eq!(shrunk, target);
     assert_eq!(storage.len().unwrap(), 12 * MIB);

@@ -51,6 +51,8 @@ struct Counts {
     resumed: usize,
     writes: usize,
     syncs: usize,
+    /// The resize (a shrink) compacted the database.
+    compacted: bool,
 }
 
 /// A [`CrashStorage`] that verifies a crash image at every write and before every sync.
@@ -235,8 +237,9 @@ fn check_files(
     fs.close().map_err(|e| format!("close failed: {e}"))
 }
 
-/// What `secvol resize` does, on any storage.
-fn resize(unlocked: &mut UnlockedContainer, new_len: u64, quick: bool) -> Result<(), String> {
+/// What `secvol resize` does, on any storage. Returns whether a shrink compacted the
+/// database.
+fn resize(unlocked: &mut UnlockedContainer, new_len: u64, quick: bool) -> Result<bool, String> {
     let old = unlocked.header().geometry;
     unlocked
         .discard_leftover_tail()
@@ -254,16 +257,19 @@ fn resize(unlocked: &mut UnlockedContainer, new_len: u64, quick: bool) -> Result
             .map_err(|e| e.to_string())?;
         let device: Arc<dyn BlockDevice> =
             Arc::new(unlocked.open_device(false).map_err(|e| e.to_string())?);
-        fit_into(device, target.capacity_blocks).map_err(|e| format!("fit: {e}"))?;
+        let fitted = fit_into(device, target.capacity_blocks).map_err(|e| format!("fit: {e}"))?;
         unlocked
             .shrink(new_len)
             .map_err(|e| format!("shrink: {e}"))?;
+        return Ok(fitted.compacted);
     }
-    Ok(())
+    Ok(false)
 }
 
 fn finish_resize(unlocked: &mut UnlockedContainer, expect: &Expectation) -> Result<(), String> {
-    resize(unlocked, expect.new_len, expect.quick).map_err(|e| format!("resuming: {e}"))
+    resize(unlocked, expect.new_len, expect.quick)
+        .map(drop)
+        .map_err(|e| format!("resuming: {e}"))
 }
 
 fn pattern(seed: u8, len: usize) -> Vec<u8> {
@@ -318,14 +324,16 @@ fn run_with_crashes(old_len: u64, new_len: u64, quick: bool, holes: bool, seed: 
         seed,
     ));
     let mut unlocked = unlock(storage.clone() as Arc<dyn Storage>).unwrap();
-    resize(&mut unlocked, new_len, quick).unwrap();
+    let compacted = resize(&mut unlocked, new_len, quick).unwrap();
     drop(unlocked);
     *lock(&storage.armed) = false;
     // The finished resize itself.
     let done = storage.crash.live_image();
     assert_eq!(done.len() as u64, new_len);
     assert!(verify(done, &storage.expect, false).unwrap());
-    std::mem::take(&mut *lock(&storage.counts))
+    let mut counts = std::mem::take(&mut *lock(&storage.counts));
+    counts.compacted = compacted;
+    counts
 }
 
 fn assert_both_sizes_seen(counts: &Counts) {
@@ -356,6 +364,10 @@ fn a_crash_at_any_write_of_a_quick_grow_by_less_than_a_header_region_is_safe_too
 fn a_crash_at_any_write_of_a_shrink_leaves_the_old_or_the_new_size_with_every_file() {
     let counts = run_with_crashes(8 * MIB, 3 * MIB, false, true, 3);
     eprintln!("shrink: {counts:?}");
+    assert!(
+        counts.compacted,
+        "the shrink must move the database out of the tail"
+    );
     assert!(counts.writes >= 8, "{counts:?}");
     assert_both_sizes_seen(&counts);
 }

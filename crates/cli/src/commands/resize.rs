@@ -193,7 +193,7 @@ fn shrink_offline(unlocked: &mut UnlockedContainer, requested: u64) -> anyhow::R
     let fitted = fit_into(device, target.capacity_blocks);
     spinner.finish_and_clear();
     match fitted {
-        Ok(()) => {}
+        Ok(_) => {}
         Err(ShrinkError::TooFull { needed, room }) => {
             return Err(CliError::NotEnoughRoom {
                 requested: format_size(requested),
