@@ -15,7 +15,11 @@
 //!   password line. Replies: any number of `progress DONE TOTAL`, then `ok BYTES CAPACITY` or
 //!   `error CODE MESSAGE` (CODE from the exit-code table).
 //! * **Shutdown**: the daemon calls [`shut_down`] after the file system was unmounted and
-//!   before it closes it; that waits for a grow in progress to finish and removes the socket.
+//!   before it closes it; that waits for a grow in progress to finish, removes the socket,
+//!   drops the channel's references to the file system and the container (so that closing
+//!   them joins their worker threads, as without the channel) and ends the channel's thread.
+//!   A process whose threads are still running when it exits keeps its files, and the
+//!   container's lock, a moment after `unmount` has seen it end.
 //!
 //! Windows has no such channel yet (the WinFsp daemon is not written): there, `resize` of a
 //! mounted container tells the user to unmount first.
@@ -53,10 +57,12 @@ pub struct Grower {
     pub fs: Arc<Fs>,
 }
 
-/// The daemon's channel: `stopped` is held for the whole of each request.
+/// The daemon's channel. `grower` is held for the whole of each request; `None` once the
+/// channel is shut down.
 struct Channel {
     socket: PathBuf,
-    stopped: Mutex<bool>,
+    grower: Mutex<Option<Grower>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 static CHANNEL: OnceLock<Arc<Channel>> = OnceLock::new();
@@ -125,46 +131,65 @@ pub fn listen(grower: Grower) -> io::Result<()> {
         std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
         let channel = Arc::new(Channel {
             socket,
-            stopped: Mutex::new(false),
+            grower: Mutex::new(Some(grower)),
+            thread: Mutex::new(None),
         });
         if CHANNEL.set(Arc::clone(&channel)).is_err() {
             return Err(io::Error::other("the control channel is already open"));
         }
-        std::thread::Builder::new()
+        let serving = Arc::clone(&channel);
+        let thread = std::thread::Builder::new()
             .name("secvol-control".into())
-            .spawn(move || serve(&listener, &channel, &grower))?;
+            .spawn(move || serve(&listener, &serving))?;
+        *channel.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
         return Ok(());
     }
     Err(last_error)
 }
 
-/// Stop answering requests (after waiting for one in progress) and remove the socket.
+/// Stop answering requests (after waiting for one in progress), drop the references to the
+/// file system and the container, remove the socket and end the channel's thread.
 pub fn shut_down() {
-    if let Some(channel) = CHANNEL.get() {
-        let mut stopped = channel.stopped.lock().unwrap_or_else(|p| p.into_inner());
-        *stopped = true;
-        let _ = std::fs::remove_file(&channel.socket);
+    let Some(channel) = CHANNEL.get() else { return };
+    drop(
+        channel
+            .grower
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(),
+    );
+    // Wake the thread from accept(): it finds the channel shut and returns.
+    let _ = UnixStream::connect(&channel.socket);
+    let _ = std::fs::remove_file(&channel.socket);
+    let thread = channel
+        .thread
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(thread) = thread
+        && thread.join().is_err()
+    {
+        log::error!("the control channel's thread panicked");
     }
 }
 
-fn serve(listener: &UnixListener, channel: &Channel, grower: &Grower) {
+fn serve(listener: &UnixListener, channel: &Channel) {
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
-        let stopped = channel.stopped.lock().unwrap_or_else(|p| p.into_inner());
-        if *stopped {
+        let grower = channel.grower.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(grower) = grower.as_ref() else {
             let _ = writeln!(
                 stream,
                 "error {} the container is being unmounted",
                 exit::IN_USE
             );
             return;
-        }
+        };
         if let Err(err) = handle(&mut stream, grower) {
             let line = format!("error {} {}", exit::exit_code(&err), exit::one_line(&err));
             let _ = writeln!(stream, "{line}");
             log::warn!("grow request refused: {}", exit::one_line(&err));
         }
-        drop(stopped);
     }
 }
 

@@ -289,8 +289,7 @@ fn start(
         fs_name: args.container.display().to_string(),
         ..MountOptions::default()
     };
-    let mount = secvol_fuse::mount(Arc::clone(&fs), &args.mountpoint, &mount_options)
-        .with_context(|| format!("cannot mount on {}", args.mountpoint.display()))?;
+    // Before the mount appears, so that "ready" follows it at once.
     if !args.read_only {
         let grower = crate::control::Grower {
             container,
@@ -301,6 +300,9 @@ fn start(
             log::warn!("no control channel (growing while mounted will not work): {err}");
         }
     }
+    let mount = secvol_fuse::mount(Arc::clone(&fs), &args.mountpoint, &mount_options)
+        .with_context(|| format!("cannot mount on {}", args.mountpoint.display()))
+        .inspect_err(|_| crate::control::shut_down())?;
     Ok((fs, mount))
 }
 
