@@ -176,7 +176,8 @@ pub(crate) struct Store {
     read_only: bool,
     slot: Mutex<Slot>,
     options: FsOptions,
-    usable_bytes: u64,
+    /// Follows the device's capacity when the container grows (`crate::resize`).
+    usable_bytes: AtomicU64,
     dirty_limit: u64,
     durable_commits: AtomicU64,
     buffered_commits: AtomicU64,
@@ -219,7 +220,7 @@ impl Store {
     /// Usable bytes: the device capacity minus what redb itself needs (its header page,
     /// allocator state, system tables and branch pages) and a reserve that keeps deletions
     /// possible when the container is full.
-    fn usable_for_capacity(capacity: u64) -> u64 {
+    pub(crate) fn usable_for_capacity(capacity: u64) -> u64 {
         let overhead = 192 * 1024 + capacity / 64;
         capacity.saturating_sub(overhead)
     }
@@ -257,7 +258,7 @@ impl Store {
             }),
             options,
             read_only,
-            usable_bytes,
+            usable_bytes: AtomicU64::new(usable_bytes),
             dirty_limit,
             durable_commits: AtomicU64::new(0),
             buffered_commits: AtomicU64::new(0),
@@ -387,7 +388,7 @@ impl Store {
                 inodes: &slot.inodes,
                 modified: &mut slot.modified,
                 written: &mut slot.written,
-                usable_bytes: self.usable_bytes,
+                usable_bytes: self.usable_bytes(),
             };
             op(&mut tx)
         };
@@ -426,8 +427,9 @@ impl Store {
     }
 
     fn near_full(&self, counters: &Counters) -> bool {
-        let band = (self.usable_bytes / 16).max(1 << 20);
-        counters.used_bytes + counters.pinned_bytes + band > self.usable_bytes
+        let usable = self.usable_bytes();
+        let band = (usable / 16).max(1 << 20);
+        counters.used_bytes + counters.pinned_bytes + band > usable
     }
 
     /// Commit the open transaction durably, if it changed anything.
@@ -568,7 +570,7 @@ impl Store {
                     Ok(mut counters) => {
                         counters.next_ino = counters.next_ino.max(next_ino);
                         // Trust the account less from now on: count the container as full.
-                        counters.used_bytes = counters.used_bytes.max(self.usable_bytes);
+                        counters.used_bytes = counters.used_bytes.max(self.usable_bytes());
                         slot.counters = counters;
                     }
                     Err(e) => slot.broken = Some(e.to_string()),
@@ -641,7 +643,42 @@ impl Store {
     }
 
     pub(crate) fn usable_bytes(&self) -> u64 {
+        self.usable_bytes.load(Ordering::Acquire)
+    }
+
+    /// Commit, close the database cleanly, let `change` work on the device (a grow of the
+    /// container: `crate::resize`), reopen the database, and recompute the space account from
+    /// the device's capacity. Operations wait meanwhile; open files are not affected.
+    pub(crate) fn reopen_around(
+        &self,
+        change: impl FnOnce(&dyn BlockDevice) -> FsResult<()>,
+    ) -> FsResult<()> {
+        let mut slot = self.lock();
+        if let Some(reason) = &slot.broken {
+            return Err(FsError::Stopped {
+                first: reason.clone(),
+            });
+        }
+        self.commit_locked(&mut slot, true)?;
+        slot.txn = None;
+        slot.db = None;
+        slot.backend = None;
+        let changed = change(&*self.device);
+        match open_database(&self.device, &self.options) {
+            Ok((db, backend)) => {
+                slot.db = Some(db);
+                slot.backend = Some(backend);
+            }
+            Err(err) => {
+                log::error!("cannot reopen the database after a resize: {err}");
+                slot.broken = Some(err.to_string());
+                return Err(err);
+            }
+        }
+        let capacity = self.device.capacity_blocks() * 4096;
         self.usable_bytes
+            .store(Self::usable_for_capacity(capacity), Ordering::Release);
+        changed
     }
 
     pub(crate) fn durable_commits(&self) -> u64 {
