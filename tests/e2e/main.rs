@@ -17,3 +17,4 @@ mod apps;
 mod crash;
 mod lifecycle;
 mod mount;
+mod resize;

@@ -80,6 +80,51 @@ pub enum CliError {
         /// "name (pid N), ...".
         holders: String,
     },
+    /// A command that needs the container unmounted (or mounted read-write).
+    #[error(
+        "{} is mounted on {}: unmount it first to {action} ('secvol unmount {}')",
+        container.display(),
+        mountpoint.display(),
+        mountpoint.display()
+    )]
+    UnmountFirst {
+        /// The container.
+        container: PathBuf,
+        /// Where it is mounted.
+        mountpoint: PathBuf,
+        /// What the command was going to do ("shrink it").
+        action: &'static str,
+    },
+    /// A shrink the files do not fit.
+    #[error(
+        "cannot shrink to {requested}: the files need {needed} and the smaller container has \
+         room for {room}. Delete or move out at least {must_free} of files first, or choose a \
+         larger size; nothing was changed"
+    )]
+    NotEnoughRoom {
+        /// The size asked for.
+        requested: String,
+        /// What the files need.
+        needed: String,
+        /// What the smaller container offers.
+        room: String,
+        /// The difference, rounded up.
+        must_free: String,
+    },
+    /// `destroy` without `--yes` and without a terminal to confirm on.
+    #[error(
+        "no terminal to confirm on: type the command in a terminal, or add --yes to destroy \
+         without confirming"
+    )]
+    ConfirmationNeeded,
+    /// The name typed back at `destroy` was not the container's.
+    #[error("you typed {typed:?}, not {expected:?}: nothing was destroyed")]
+    NotConfirmed {
+        /// What had to be typed.
+        expected: String,
+        /// What was typed.
+        typed: String,
+    },
     /// An error the mount daemon reported, with its exit code.
     #[error("{message}")]
     Reported {

@@ -5,7 +5,7 @@
 //! from (a [`ContainerError`] from the core, or a [`CliError`]); [`exit_code`] finds it.
 
 use secvol_core::{BlockError, ContainerError, KdfError};
-use secvol_fs::FsError;
+use secvol_fs::{FsError, ShrinkError};
 
 use crate::error::CliError;
 
@@ -40,6 +40,8 @@ pub const DAMAGE_FOUND: u8 = 10;
 pub const IN_USE: u8 = 11;
 /// A file that would be created already exists.
 pub const ALREADY_EXISTS: u8 = 12;
+/// The files in a container need more room than the size asked for (`resize` shrinking).
+pub const NOT_ENOUGH_ROOM: u8 = 13;
 
 /// The exit code for `err`: that of the first typed error found along its chain.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
@@ -58,6 +60,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if let Some(err) = cause.downcast_ref::<FsError>() {
             return fs_error_code(err);
+        }
+        if let Some(err) = cause.downcast_ref::<ShrinkError>() {
+            return shrink_error_code(err);
         }
     }
     OTHER
@@ -79,7 +84,12 @@ fn cli_error_code(err: &CliError) -> u8 {
         CliError::FileExists(_) | CliError::ExistsInContainer(_) => ALREADY_EXISTS,
         CliError::BadHeaderBackup { .. } => HEADER_DAMAGED,
         CliError::DamageFound { .. } | CliError::ImportNotVerified { .. } => DAMAGE_FOUND,
-        CliError::AlreadyMounted { .. } | CliError::MountBusy { .. } => IN_USE,
+        CliError::AlreadyMounted { .. }
+        | CliError::MountBusy { .. }
+        | CliError::UnmountFirst { .. } => IN_USE,
+        CliError::ConfirmationNeeded => USAGE,
+        CliError::NotEnoughRoom { .. } => NOT_ENOUGH_ROOM,
+        CliError::NotConfirmed { .. } => OTHER,
         CliError::Reported { code, .. } => *code,
     }
 }
@@ -100,7 +110,9 @@ fn container_error_code(err: &ContainerError) -> u8 {
         ContainerError::InUse { .. } => IN_USE,
         ContainerError::AlreadyExists { .. } => ALREADY_EXISTS,
         ContainerError::Block(err) => block_error_code(err),
+        ContainerError::TailInUse { .. } => NOT_ENOUGH_ROOM,
         ContainerError::NoFreeKeyslot(_)
+        | ContainerError::BadResize { .. }
         | ContainerError::LastKeyslot(_)
         | ContainerError::BadKeyslot { .. }
         | ContainerError::WrongKeyslotKind { .. }
@@ -150,6 +162,14 @@ fn fs_error_code(err: &FsError) -> u8 {
         | FsError::Io(_)
         | FsError::Stopped { .. }
         | FsError::Engine(_) => OTHER,
+    }
+}
+
+/// Why a container could not be shrunk.
+fn shrink_error_code(err: &ShrinkError) -> u8 {
+    match err {
+        ShrinkError::TooFull { .. } => NOT_ENOUGH_ROOM,
+        ShrinkError::Fs(err) => fs_error_code(err),
     }
 }
 

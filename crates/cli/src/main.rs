@@ -19,6 +19,8 @@
 //! lives in `commands/<name>.rs`.
 
 mod commands;
+#[cfg(unix)]
+mod control;
 mod credentials;
 mod error;
 mod exit;
@@ -68,7 +70,8 @@ that belongs to another container
    9  weak password refused
   10  damage found (check, or reading a damaged file)
   11  container in use (mounted), already mounted, or files still open at unmount
-  12  file already exists"
+  12  file already exists
+  13  not enough room: the files do not fit the smaller size (resize)"
     };
 }
 
@@ -134,6 +137,8 @@ enum Command {
     Import(ImportArgs),
     Export(ExportArgs),
     Shred(ShredArgs),
+    Resize(ResizeArgs),
+    Destroy(DestroyArgs),
     #[command(name = "serve-mount", hide = true)]
     ServeMount(ServeMountArgs),
 }
@@ -785,6 +790,73 @@ struct ShredArgs {
     recursive: bool,
 }
 
+/// Grow or shrink a container (growing also works while it is mounted).
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Change the size of a container file. A larger size grows it: the new space is \
+added at the end of the file and, unless --quick, first filled with random bytes (with a \
+progress bar). Growing also works while the container is mounted: the mount takes on the new \
+space at once ('df' shows it) and open files keep working.\n\n\
+A smaller size shrinks it, only while it is not mounted: secvol first moves the data out of \
+the part that will be cut off. If the files would not fit, it refuses and says how much must \
+be deleted or moved out first (exit code 13); nothing is changed then.\n\n\
+Either way, a crash, a killed process or a pulled USB key during a resize leaves the \
+container at its old or at its new size, with every file intact; run the command again to \
+finish. Any password of the container is needed. Header backups made before a resize still \
+restore (the container keeps its current size).\n\n\
+Examples: secvol resize TimeAcct.sec --size +2G      (2 GiB more)\n\
+          secvol resize TimeAcct.sec --size 8G       (exactly 8 GiB)",
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct ResizeArgs {
+    /// The container file.
+    container: PathBuf,
+    /// The new size (64M, 4G, 1T, ...: the units of 'create'), or +SIZE to add that much to
+    /// the current size (+2G). Larger grows, smaller shrinks; rounded down to whole 4 KiB.
+    #[arg(long, value_name = "SIZE|+SIZE", value_parser = commands::resize::parse_size_change)]
+    size: commands::resize::SizeChange,
+    /// Do not fill the added space with random bytes (fast). It stays zeros in the file
+    /// (sparse where the disk allows) until the container writes there, so anyone who sees
+    /// the file can tell that it was grown, by how much, and later how much of the new space
+    /// has been written (never what the data is). Ignored when shrinking.
+    #[arg(long)]
+    quick: bool,
+    /// Read the password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE|-")]
+    password_file: Option<PathBuf>,
+    #[command(flatten)]
+    unlock: credentials::UnlockArgs,
+}
+
+/// Crypto-erase a container: no password will open it again.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Crypto-erase a container: every keyslot in both header copies is overwritten \
+with random bytes, then the whole header areas and the two super slots (where the container \
+keeps its length and first block), and written to the disk. That takes a moment whatever the \
+size. Afterwards no password opens the container, and restoring a header backup with 'secvol \
+header restore' does not open it either. The file itself is left in place, holding only bytes \
+nobody can decrypt; delete it as you like. No password is needed.\n\n\
+This is the right way to erase a container on a USB key or an SSD: such drives move blocks \
+around when they are rewritten, so overwriting a whole file does not reliably erase its old \
+blocks, while every block of a container depends on the few bytes that secvol destroys.\n\n\
+ONE REMAINING RISK: a header backup made earlier ('secvol header backup'), together with a \
+password that was valid when it was made, still holds the key to the data: with their own \
+tools, someone who has both can decrypt this file or any copy of it. Destroy every header \
+backup of the container too.\n\n\
+secvol asks you to type the container's file name to confirm, unless --yes; without a \
+terminal --yes is required (exit code 2). Refused while the container is mounted (exit code \
+11) and for a file that is not a secvol container (exit code 4).",
+    after_long_help = EXIT_CODES_HELP
+)]
+struct DestroyArgs {
+    /// The container file.
+    container: PathBuf,
+    /// Do not ask for the file name to be typed back (for scripts).
+    #[arg(long)]
+    yes: bool,
+}
+
 /// The mount daemon (internal: started by 'secvol mount', password on standard input).
 #[derive(Debug, Args)]
 struct ServeMountArgs {
@@ -839,6 +911,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => commands::import::run(&args),
         Command::Export(args) => commands::export::run(&args),
         Command::Shred(args) => commands::shred::run(&args),
+        Command::Resize(args) => commands::resize::run(&args),
+        Command::Destroy(args) => commands::destroy::run(&args),
         Command::ServeMount(args) => commands::mount::serve(&args),
     }
 }

@@ -180,7 +180,7 @@ fn exact_secret(mut text: String) -> SecretString {
 }
 
 /// Read the first line of `reader` (without its `\n` or `\r\n`) into a secret.
-fn first_line_secret(
+pub fn first_line_secret(
     reader: &mut dyn Read,
     source: &PasswordSource,
 ) -> anyhow::Result<SecretString> {

@@ -25,7 +25,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-fn parse_quantity(text: &str) -> Result<u64, String> {
+/// A byte count with an optional binary unit (the syntax of [`parse_size`], without its
+/// bounds).
+pub fn parse_quantity(text: &str) -> Result<u64, String> {
     let invalid = || {
         format!(
             "'{text}' is not a size: expected a whole number with an optional unit K, M, G or T \

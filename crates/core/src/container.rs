@@ -52,25 +52,25 @@ pub struct HeaderStatus {
 /// A container whose header has been read, not yet unlocked.
 #[derive(Debug)]
 pub struct Container {
-    storage: Arc<dyn Storage>,
-    path: PathBuf,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) path: PathBuf,
     primary: Option<Header>,
     backup: Option<Header>,
     status: HeaderStatus,
-    access: Access,
+    pub(crate) access: Access,
 }
 
 /// A container unlocked with a password: the master key is in memory.
 #[derive(Debug)]
 pub struct UnlockedContainer {
-    storage: Arc<dyn Storage>,
-    path: PathBuf,
-    header: Header,
-    status: HeaderStatus,
-    master: SecretKey,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) path: PathBuf,
+    pub(crate) header: Header,
+    pub(crate) status: HeaderStatus,
+    pub(crate) master: SecretKey,
     opened_slot: usize,
     opened_from_backup: bool,
-    access: Access,
+    pub(crate) access: Access,
 }
 
 /// Progress callback: (bytes or blocks done, total).
@@ -594,16 +594,24 @@ pub fn restore_header_on_with(
         }
     };
     let file_len = storage.len()?;
-    if file_len < header.geometry.container_len {
-        return Err(ContainerError::Truncated {
-            path: path.to_owned(),
-            expected: header.geometry.container_len,
-            actual: file_len,
-        });
-    }
-    let current_id = Container::open_storage(Arc::clone(&storage), path, Access::ReadWrite)
+    let current = Container::open_storage(Arc::clone(&storage), path, Access::ReadWrite)
         .ok()
-        .map(|c| c.header().container_id);
+        .map(|c| (c.header().container_id, c.header().geometry.container_len));
+    // The container keeps its current length: a backup made before a resize describes
+    // another one (docs/format.md §11). Without a readable copy, the file's length is the
+    // current one, unless it is shorter than the backup says.
+    let current_len = match current {
+        Some((_, len)) => len,
+        None if file_len >= header.geometry.container_len => file_len - file_len % BLOCK_SIZE_U64,
+        None => {
+            return Err(ContainerError::Truncated {
+                path: path.to_owned(),
+                expected: header.geometry.container_len,
+                actual: file_len,
+            });
+        }
+    };
+    let current_id = current.map(|(id, _)| id);
     let candidate = Container {
         storage: Arc::clone(&storage),
         path: path.to_owned(),
@@ -619,7 +627,9 @@ pub fn restore_header_on_with(
     let mut unlocked = candidate.unlock_with(credentials)?;
     let foreign = || ContainerError::ForeignHeader {
         found: header.container_id_string(),
-        expected: "this file".into(),
+        expected: "this file, whose data does not open with it (another container, or one \
+                   that was destroyed)"
+            .into(),
     };
     match current_id {
         Some(id) if id != header.container_id => {
@@ -637,6 +647,12 @@ pub fn restore_header_on_with(
             Err(ContainerError::Block(BlockError::SuperRecordDamaged)) => return Err(foreign()),
             Err(err) => return Err(err),
         },
+    }
+    if unlocked.header.geometry.container_len != current_len {
+        unlocked.header.geometry = Geometry::for_container_len(current_len, unlocked.header.suite)
+            .ok_or_else(|| ContainerError::NotAContainer {
+                path: path.to_owned(),
+            })?;
     }
     unlocked.write_headers()?;
     unlocked.status = HeaderStatus {
@@ -681,7 +697,7 @@ impl UnlockedContainer {
         &self.path
     }
 
-    fn ensure_writable(&self) -> Result<(), ContainerError> {
+    pub(crate) fn ensure_writable(&self) -> Result<(), ContainerError> {
         if self.access == Access::ReadWrite {
             Ok(())
         } else {

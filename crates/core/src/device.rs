@@ -169,6 +169,9 @@ impl DamageByUse {
 pub struct EncryptedDevice {
     storage: Arc<dyn Storage>,
     geometry: Geometry,
+    /// Logical blocks that can be stored: `geometry.capacity_blocks` until a grow of the
+    /// container raises it ([`EncryptedDevice::adopt_grown_geometry`]).
+    capacity: AtomicU64,
     aead: Aead,
     container_id: [u8; 16],
     read_only: bool,
@@ -182,8 +185,7 @@ impl EncryptedDevice {
     /// Largest length the device accepts: the capacity with room for a layer above that
     /// reserves address space by doubling (redb), bounded to keep arithmetic far from overflow.
     pub fn len_limit(&self) -> u64 {
-        self.geometry
-            .capacity_bytes()
+        (self.capacity() * BLOCK_SIZE_U64)
             .saturating_mul(4)
             .clamp(64 << 30, 1 << 56)
     }
@@ -233,6 +235,7 @@ impl EncryptedDevice {
         Ok(EncryptedDevice {
             storage,
             geometry,
+            capacity: AtomicU64::new(geometry.capacity_blocks),
             aead,
             container_id,
             read_only,
@@ -254,9 +257,39 @@ impl EncryptedDevice {
         self.aead.suite()
     }
 
-    /// The file layout.
+    /// The file layout as the device was opened (block offsets never change; after a grow,
+    /// [`BlockDevice::capacity_blocks`] is the current capacity).
     pub fn geometry(&self) -> &Geometry {
         &self.geometry
+    }
+
+    fn capacity(&self) -> u64 {
+        self.capacity.load(Ordering::Acquire)
+    }
+
+    /// Take on the capacity of a grown container whose header copies already describe
+    /// `grown` (`crate::resize`). Blocks keep their offsets (docs/format.md §1), so only the
+    /// capacity changes. Blocks past the old capacity but inside the device length read as
+    /// zeros until now; they get zero markers first, so they still do.
+    pub fn adopt_grown_geometry(&self, grown: &Geometry) -> Result<(), BlockError> {
+        let state = self.lock_super();
+        let old = self.capacity();
+        let same_layout = grown.data_area_offset == self.geometry.data_area_offset
+            && grown.blocks_per_group == self.geometry.blocks_per_group
+            && grown.block_meta_len == self.geometry.block_meta_len;
+        if !same_layout || grown.capacity_blocks < old {
+            return Err(BlockError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the grown layout does not extend this device",
+            )));
+        }
+        let len_blocks = state.len / BLOCK_SIZE_U64;
+        if len_blocks > old && !self.read_only {
+            self.write_zero_markers(old..len_blocks.min(grown.capacity_blocks))?;
+        }
+        self.capacity
+            .store(grown.capacity_blocks, Ordering::Release);
+        Ok(())
     }
 
     fn stripe(&self, group: u64) -> &RwLock<()> {
@@ -340,7 +373,7 @@ impl EncryptedDevice {
         on_failure: &mut OnAuthFailure<'_>,
     ) -> Result<(), BlockError> {
         let count = buf.len() as u64 / BLOCK_SIZE_U64;
-        let capacity = self.geometry.capacity_blocks;
+        let capacity = self.capacity();
         let mut rest = buf;
         for run in self.runs(first, count) {
             let (chunk, tail) = rest.split_at_mut((run.end - run.start) as usize * BLOCK_SIZE);
@@ -390,9 +423,15 @@ impl EncryptedDevice {
     /// (an AEAD tag over no data, under the zero-marker domain; indistinguishable from an
     /// ordinary slot without the key).
     fn mark_zero(&self, range: Range<u64>) -> Result<(), BlockError> {
+        let end = range.end.min(self.capacity());
+        self.write_zero_markers(range.start..end)
+    }
+
+    /// The zero markers of [`Self::mark_zero`], for blocks known to lie inside the capacity.
+    fn write_zero_markers(&self, range: Range<u64>) -> Result<(), BlockError> {
         let meta_len = self.geometry.block_meta_len as usize;
         let nonce_len = self.aead.suite().nonce_len();
-        let end = range.end.min(self.geometry.capacity_blocks);
+        let end = range.end;
         if range.start >= end {
             return Ok(());
         }
@@ -455,7 +494,7 @@ impl EncryptedDevice {
     pub fn verify(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport, BlockError> {
         const RUN_BLOCKS: u64 = 256;
         // Block 0 lives in the super slots; blocks past the capacity hold no data.
-        let end = (self.len() / BLOCK_SIZE_U64).min(self.geometry.capacity_blocks);
+        let end = (self.len() / BLOCK_SIZE_U64).min(self.capacity());
         let total = end.saturating_sub(1);
         let mut report = VerifyReport {
             super_slots_ok: self.super_slots_ok,
@@ -484,7 +523,7 @@ impl EncryptedDevice {
 
 impl BlockDevice for EncryptedDevice {
     fn capacity_blocks(&self) -> u64 {
-        self.geometry.capacity_blocks
+        self.capacity()
     }
 
     fn tolerated_failures(&self) -> u64 {
@@ -568,7 +607,7 @@ impl BlockDevice for EncryptedDevice {
         if count == 0 {
             return Ok(());
         }
-        let capacity = self.geometry.capacity_blocks;
+        let capacity = self.capacity();
         if first + count > capacity {
             return Err(BlockError::NoSpace {
                 index: first.max(capacity),

@@ -234,6 +234,29 @@ pub enum ContainerError {
         /// Minimum size.
         minimum: u64,
     },
+    /// A resize asked for a size on the wrong side of the current one (an internal misuse:
+    /// the command decides between growing and shrinking).
+    #[error("cannot {direction} the container from {current} bytes to {requested} bytes")]
+    BadResize {
+        /// Current container length.
+        current: u64,
+        /// Requested container length.
+        requested: u64,
+        /// "grow" or "shrink".
+        direction: &'static str,
+    },
+    /// A shrink would cut off blocks the device still covers: the file system has not been
+    /// moved out of the tail.
+    #[error(
+        "the file system still reaches {device_len} bytes into the container, but the smaller \
+         container would hold only {capacity} bytes; nothing was changed"
+    )]
+    TailInUse {
+        /// Device length in bytes.
+        device_len: u64,
+        /// Capacity of the smaller container in bytes.
+        capacity: u64,
+    },
     /// The container is opened by another process (mounted, or being changed).
     #[error("{}: the container is in use by another process (is it mounted?)", path.display())]
     InUse {

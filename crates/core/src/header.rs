@@ -28,7 +28,8 @@ pub const KEYSLOTS: usize = 16;
 /// Serialized size of one keyslot.
 pub const KEYSLOT_LEN: usize = 128;
 
-const KEYSLOTS_OFFSET: usize = 128;
+/// Offset of the first keyslot in a serialized header (the keyslots are contiguous).
+pub const KEYSLOTS_OFFSET: usize = 128;
 const MAC_OFFSET: usize = HEADER_LEN - 64;
 const CHECKSUM_OFFSET: usize = HEADER_LEN - 32;
 

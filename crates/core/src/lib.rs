@@ -12,6 +12,7 @@ pub mod block_set;
 pub mod cipher;
 pub mod container;
 pub mod credential;
+pub mod destroy;
 pub mod device;
 pub mod error;
 pub mod geometry;
@@ -22,6 +23,7 @@ pub mod policy;
 pub mod read_ahead;
 pub mod recorder;
 pub mod recovery;
+pub mod resize;
 pub mod secret;
 pub mod stack;
 pub mod storage;
@@ -39,6 +41,7 @@ pub use container::{
     Container, CreateOptions, HeaderStatus, UnlockedContainer, create, create_on, create_with,
 };
 pub use credential::{Credential, Keyfile, KeyfileError, KeyslotKind, RecoveryKey};
+pub use destroy::{DestroyReport, destroy};
 pub use device::{BlockDevice, DamageByUse, EncryptedDevice, ReadMode, VerifyReport};
 pub use error::{BlockError, ContainerError, HeaderDamage, KdfError};
 pub use geometry::{BLOCK_SIZE, Geometry};

@@ -83,8 +83,9 @@ impl DeviceStack {
         })
     }
 
-    /// A stack of `base` alone, for tests of the layers above that want to see every read and
-    /// write reach their own device at once (no worker threads). Changes are allowed.
+    /// A stack of `base` alone (no worker threads): every read and write reaches `base` at
+    /// once. For short maintenance work (the file system's side of a resize) and for tests of
+    /// the layers above. Changes are allowed.
     pub fn bare(base: Arc<dyn BlockDevice>) -> DeviceStack {
         DeviceStack {
             top: base,

@@ -82,6 +82,11 @@ impl BackendState {
     pub(crate) fn set_recovering(&self, on: bool) {
         self.recovering.store(on, Ordering::Release);
     }
+
+    /// The file length redb believes in (after a compaction: how far its pages reach).
+    pub(crate) fn redb_len(&self) -> u64 {
+        self.redb_len.load(Ordering::Acquire)
+    }
 }
 
 /// Whether redb's header in block 0 asks for a repair (an unclean shutdown).
@@ -137,7 +142,7 @@ pub(crate) fn shrunk_below_capacity(
 }
 
 /// redb's page size, region header pages and region data pages, from its super-header.
-fn redb_geometry(device: &dyn BlockDevice) -> io::Result<(u64, u64, u64)> {
+pub(crate) fn redb_geometry(device: &dyn BlockDevice) -> io::Result<(u64, u64, u64)> {
     let mut block0 = vec![0u8; BLOCK_SIZE];
     device.read_blocks(0, &mut block0, ReadMode::Strict)?;
     if block0[..REDB_MAGIC.len()] != REDB_MAGIC {
@@ -160,7 +165,7 @@ fn redb_geometry(device: &dyn BlockDevice) -> io::Result<(u64, u64, u64)> {
 
 /// The longest file length not above `capacity` that redb maps exactly onto a region layout:
 /// the super-header page, full regions, then a trailing region of at least one data page.
-fn largest_layout_len(
+pub(crate) fn largest_layout_len(
     capacity: u64,
     page: u64,
     header_pages: u64,

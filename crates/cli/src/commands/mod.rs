@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod create;
+pub mod destroy;
 pub mod export;
 pub mod files;
 pub mod header;
@@ -12,6 +13,7 @@ pub mod info;
 pub mod key;
 pub mod mount;
 pub mod passwd;
+pub mod resize;
 pub mod shred;
 pub mod volume;
 

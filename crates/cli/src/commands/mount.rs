@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use secrecy::ExposeSecret;
-use secvol_core::{Access, DeviceMode};
+use secvol_core::{Access, DeviceMode, DeviceStack};
 use secvol_fs::{Fs, FsOptions};
 use secvol_fuse::MountOptions;
 use zeroize::Zeroizing;
@@ -251,6 +251,8 @@ pub fn serve(args: &ServeMountArgs) -> anyhow::Result<()> {
     });
 
     let served = mount.wait();
+    // No grow may start (or still run) while the file system closes.
+    crate::control::shut_down();
     let closed = fs.close();
     if let Err(err) = &served {
         log::error!("the FUSE session ended with an error: {err}");
@@ -290,12 +292,19 @@ fn start(
     ) {
         report(&format!("warning: {warning}"));
     }
-    let stack = unlocked.open_stack(if args.read_only {
-        DeviceMode::ReadOnly
-    } else {
-        DeviceMode::ReadWrite
-    })?;
-    drop(unlocked);
+    let device = Arc::new(unlocked.open_device(args.read_only)?);
+    // The master key is dropped; the open file stays for grow requests (control.rs).
+    let container = unlocked.relock()?;
+    let device_for_control = Arc::clone(&device);
+    let stack = DeviceStack::build(
+        device,
+        if args.read_only {
+            DeviceMode::ReadOnly
+        } else {
+            DeviceMode::ReadWrite
+        },
+    )
+    .context("cannot start the container's threads")?;
     let options = FsOptions {
         cache_size: MOUNT_CACHE_SIZE,
         ..FsOptions::default()
@@ -309,8 +318,20 @@ fn start(
         fs_name: args.container.display().to_string(),
         ..MountOptions::default()
     };
+    // Before the mount appears, so that "ready" follows it at once.
+    if !args.read_only {
+        let grower = crate::control::Grower {
+            container,
+            device: device_for_control,
+            fs: Arc::clone(&fs),
+        };
+        if let Err(err) = crate::control::listen(grower) {
+            log::warn!("no control channel (growing while mounted will not work): {err}");
+        }
+    }
     let mount = secvol_fuse::mount(Arc::clone(&fs), &args.mountpoint, &mount_options)
-        .with_context(|| format!("cannot mount on {}", args.mountpoint.display()))?;
+        .with_context(|| format!("cannot mount on {}", args.mountpoint.display()))
+        .inspect_err(|_| crate::control::shut_down())?;
     Ok((fs, mount))
 }
 

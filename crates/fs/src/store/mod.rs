@@ -32,7 +32,7 @@ use secvol_core::{BlockDevice, DeviceStack};
 
 use self::engine::Engine;
 use self::policy::{CommitNow, CommitPolicy, Timer};
-pub(crate) use self::space::Counters;
+pub(crate) use self::space::{Counters, usable_for_capacity};
 pub(crate) use self::tx::{INODE_CACHE_LIMIT, InodeCache, Tx, TxError, TxResult};
 use crate::error::{FsError, FsResult, storage_error};
 use crate::schema::{META, META_INODE_COUNT, META_NEXT_INO, META_USED_BYTES};
@@ -80,7 +80,8 @@ pub(crate) struct Store {
     /// Opened on a read-only stack: every change is refused and nothing is committed.
     read_only: bool,
     options: FsOptions,
-    usable_bytes: u64,
+    /// Follows the device's capacity when the container grows (`crate::resize`).
+    usable_bytes: AtomicU64,
     policy: CommitPolicy,
     slot: Mutex<Slot>,
     engine: RwLock<Engine>,
@@ -108,13 +109,13 @@ impl Store {
             engine.format_meta()?;
         }
         let counters = engine.load_counters()?;
-        let usable_bytes = space::usable_for_capacity(capacity);
+        let usable_bytes = usable_for_capacity(capacity);
         Ok(Arc::new(Store {
             device,
             read_only: stack.mode().is_read_only(),
             policy: CommitPolicy::new(&options, capacity),
             options,
-            usable_bytes,
+            usable_bytes: AtomicU64::new(usable_bytes),
             slot: Mutex::new(Slot {
                 txn: None,
                 counters,
@@ -198,14 +199,14 @@ impl Store {
                 dirty: &dirty,
                 modified: &mut slot.modified,
                 written: &mut slot.written,
-                usable_bytes: self.usable_bytes,
+                usable_bytes: self.usable_bytes(),
             };
             op(&mut tx)
         };
         let outcome = match result {
             Ok(value) => {
                 if changes && slot.modified {
-                    let near_full = space::near_full(&slot.counters, self.usable_bytes);
+                    let near_full = space::near_full(&slot.counters, self.usable_bytes());
                     match self.policy.after_change(near_full, slot.written) {
                         CommitNow::Durable => self.commit_locked(slot, true)?,
                         CommitNow::Buffered => self.commit_locked(slot, false)?,
@@ -224,7 +225,7 @@ impl Store {
             Err(other) => Err(other.into_fs_error()),
         };
         self.readers_allowed.store(
-            !space::near_full(&slot.counters, self.usable_bytes),
+            !space::near_full(&slot.counters, self.usable_bytes()),
             Ordering::Relaxed,
         );
         outcome
@@ -388,7 +389,7 @@ impl Store {
             Ok(mut counters) => {
                 counters.next_ino = counters.next_ino.max(next_ino);
                 // Trust the account less from now on: count the container as full.
-                counters.used_bytes = counters.used_bytes.max(self.usable_bytes);
+                counters.used_bytes = counters.used_bytes.max(self.usable_bytes());
                 slot.counters = counters;
             }
             Err(err) => engine.stop(err.to_string()),
@@ -430,7 +431,35 @@ impl Store {
     }
 
     pub(crate) fn usable_bytes(&self) -> u64 {
+        self.usable_bytes.load(Ordering::Acquire)
+    }
+
+    /// Commit, close the database cleanly, let `change` work on the device (a grow of the
+    /// container: `crate::resize`), reopen the database, and recompute the space account from
+    /// the device's capacity. Operations wait meanwhile; open files are not affected.
+    pub(crate) fn reopen_around(
+        &self,
+        change: impl FnOnce(&dyn BlockDevice) -> FsResult<()>,
+    ) -> FsResult<()> {
+        let mut slot = self.lock();
+        self.engine().db()?;
+        self.commit_locked(&mut slot, true)?;
+        slot.txn = None;
+        let mut engine = self.engine_mut();
+        engine.close();
+        let changed = change(&*self.device);
+        match Engine::open(&self.device, &self.options) {
+            Ok(reopened) => *engine = reopened,
+            Err(err) => {
+                log::error!("cannot reopen the database after a resize: {err}");
+                engine.stop(err.to_string());
+                return Err(err);
+            }
+        }
+        let capacity = self.device.capacity_blocks() * 4096;
         self.usable_bytes
+            .store(usable_for_capacity(capacity), Ordering::Release);
+        changed
     }
 
     pub(crate) fn durable_commits(&self) -> u64 {
