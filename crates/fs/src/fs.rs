@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use secvol_core::BlockDevice;
 
+use crate::deferred::DeferredDevice;
 use crate::error::{FsError, FsResult};
 use crate::handles::Handles;
 use crate::inode::{FileKind, Ino, Inode, ROOT_INO, Timestamp};
@@ -114,19 +115,15 @@ impl Fs {
     }
 
     /// Open the file system on a container's block device. A read-only file system never
-    /// writes to `device` (recovery after a crash happens in memory).
+    /// writes to `device` (recovery after a crash happens in memory). A read-write one writes
+    /// nothing either until it first persists a change (`deferred.rs`), so a mount that
+    /// changes nothing leaves the container's bytes and modification time as they were.
     pub fn open(device: Arc<dyn BlockDevice>, options: FsOptions) -> FsResult<Fs> {
         let read_only = options.read_only;
-        let device: Arc<dyn BlockDevice> = if read_only {
-            Arc::new(OverlayDevice::new(device))
-        } else {
-            device
-        };
-        if !read_only
-            && device.len() > 0
-            && !crate::backend::redb_needs_recovery(&*device)
-                .map_err(crate::error::storage_error)?
-        {
+        let needs_recovery = device.len() > 0
+            && crate::backend::redb_needs_recovery(&*device)
+                .map_err(crate::error::storage_error)?;
+        if !read_only && device.len() > 0 && !needs_recovery {
             // redb shrinks its file when it closes with a free tail; give it the whole
             // container again before it opens, or it would grow by doubling past the end.
             match crate::backend::extend_to_capacity(device.as_ref()) {
@@ -136,7 +133,22 @@ impl Fs {
                 }
             }
         }
+        // After an unclean shutdown the repair redb makes at open is persisted at once, as
+        // before; otherwise writes wait for the first change.
+        let deferred = (!read_only && !needs_recovery)
+            .then(|| Arc::new(DeferredDevice::new(Arc::clone(&device))));
+        let device: Arc<dyn BlockDevice> = if read_only {
+            Arc::new(OverlayDevice::new(device))
+        } else if let Some(deferred) = &deferred {
+            Arc::clone(deferred) as Arc<dyn BlockDevice>
+        } else {
+            device
+        };
         let store = Store::open(device, options, false)?;
+        if let Some(deferred) = deferred {
+            store
+                .before_first_persist(Box::new(move || deferred.go_live().map_err(FsError::Block)));
+        }
         let fs = Fs {
             store,
             handles: Mutex::new(Handles::default()),

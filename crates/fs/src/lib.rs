@@ -14,6 +14,7 @@ mod attr;
 mod backend;
 mod check;
 mod data;
+mod deferred;
 mod dir;
 mod error;
 mod fs;

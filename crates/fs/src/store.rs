@@ -29,7 +29,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
@@ -188,7 +188,12 @@ pub(crate) struct Store {
     buffered_commits: AtomicU64,
     safety_net_events: AtomicU64,
     timer_stop: Arc<(Mutex<bool>, Condvar)>,
+    /// Called before every commit that persists something (see `deferred.rs`).
+    before_persist: OnceLock<PersistHook>,
 }
+
+/// What runs before a commit persists anything.
+pub(crate) type PersistHook = Box<dyn Fn() -> FsResult<()> + Send + Sync>;
 
 fn open_database(
     device: &Arc<dyn BlockDevice>,
@@ -275,6 +280,7 @@ impl Store {
             buffered_commits: AtomicU64::new(0),
             safety_net_events: AtomicU64::new(0),
             timer_stop: Arc::new((Mutex::new(false), Condvar::new())),
+            before_persist: OnceLock::new(),
         });
         {
             let mut slot = store.lock();
@@ -284,6 +290,11 @@ impl Store {
             slot.counters = store.load_counters(&mut slot)?;
         }
         Ok(store)
+    }
+
+    /// Run `hook` before every commit that persists something (set once).
+    pub(crate) fn before_first_persist(&self, hook: PersistHook) {
+        let _ = self.before_persist.set(hook);
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Slot> {
@@ -447,8 +458,15 @@ impl Store {
     /// pages to the storage engine's write buffer, to be written out as it fills and made
     /// durable by the next durable commit.
     fn commit_locked(&self, slot: &mut Slot, durable: bool) -> FsResult<()> {
-        let open = slot.txn.take();
         let to_persist = slot.modified || (durable && slot.buffered_since_durable);
+        if to_persist
+            && let Some(hook) = self.before_persist.get()
+            && let Err(err) = hook()
+        {
+            slot.broken = Some(err.to_string());
+            return Err(err);
+        }
+        let open = slot.txn.take();
         if !to_persist {
             // Nothing to persist: dropping the transaction aborts it without any I/O.
             return Ok(());
