@@ -16,3 +16,4 @@ mod harness;
 mod apps;
 mod crash;
 mod mount;
+mod newuser;

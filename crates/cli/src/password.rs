@@ -119,7 +119,15 @@ pub fn enforce_strength(
 }
 
 fn prompt_once(prompt: &str) -> anyhow::Result<SecretString> {
-    ensure_terminal()?;
+    if !has_terminal() {
+        // A double-clicked script, a desktop shortcut: ask in a password box if there is a
+        // desktop to show one on.
+        return match crate::dialog::Dialog::find() {
+            Ok(dialog) => ask_in_dialog(&dialog, prompt),
+            Err(CliError::NoDesktop) => Err(CliError::NoTerminal.into()),
+            Err(err) => Err(err.into()),
+        };
+    }
     let typed = match rpassword::prompt_password(prompt) {
         Ok(typed) => typed,
         Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => {
@@ -134,28 +142,30 @@ fn prompt_once(prompt: &str) -> anyhow::Result<SecretString> {
     Ok(secret)
 }
 
-/// Fail with [`CliError::NoTerminal`] unless there is a terminal to prompt on.
-fn ensure_terminal() -> Result<(), CliError> {
+/// Ask for a password in `dialog`'s password box; Cancel is [`CliError::Cancelled`].
+pub fn ask_in_dialog(dialog: &crate::dialog::Dialog, prompt: &str) -> anyhow::Result<SecretString> {
+    let text = prompt.trim_end();
+    match dialog.ask_password("secvol", text)? {
+        Some(password) => Ok(password),
+        None => Err(CliError::Cancelled.into()),
+    }
+}
+
+/// Whether there is a terminal to prompt on.
+pub fn has_terminal() -> bool {
     #[cfg(unix)]
     {
         // rpassword talks to the controlling terminal, as ssh and sudo do.
-        match std::fs::OpenOptions::new()
+        std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open("/dev/tty")
-        {
-            Ok(_) => Ok(()),
-            Err(_) => Err(CliError::NoTerminal),
-        }
+            .is_ok()
     }
     #[cfg(not(unix))]
     {
         use std::io::IsTerminal;
-        if io::stdin().is_terminal() {
-            Ok(())
-        } else {
-            Err(CliError::NoTerminal)
-        }
+        io::stdin().is_terminal()
     }
 }
 
@@ -174,17 +184,23 @@ fn first_line_secret(
     reader: &mut dyn Read,
     source: &PasswordSource,
 ) -> anyhow::Result<SecretString> {
+    secret_first_line(reader, &source.describe())
+}
+
+/// Read the first line of `reader` (without its `\n` or `\r\n`) into a secret; `what` names
+/// where it came from in errors ("the first line of pw.txt", "the password box").
+pub fn secret_first_line(reader: &mut dyn Read, what: &str) -> anyhow::Result<SecretString> {
     let line = read_first_line(reader).map_err(|err| {
         if err.kind() == io::ErrorKind::InvalidData {
-            anyhow::Error::from(CliError::PasswordTooLong(source.describe()))
+            anyhow::Error::from(CliError::PasswordTooLong(what.to_owned()))
         } else {
             anyhow::Error::from(err)
         }
     })?;
     let text =
-        std::str::from_utf8(&line).map_err(|_| CliError::PasswordNotUtf8(source.describe()))?;
+        std::str::from_utf8(&line).map_err(|_| CliError::PasswordNotUtf8(what.to_owned()))?;
     if text.is_empty() {
-        return Err(CliError::EmptyPassword(source.describe()).into());
+        return Err(CliError::EmptyPassword(what.to_owned()).into());
     }
     let mut exact = String::with_capacity(text.len());
     exact.push_str(text);

@@ -8,8 +8,10 @@ pub mod files;
 pub mod header;
 pub mod info;
 pub mod key;
+pub mod kit;
 pub mod mount;
 pub mod passwd;
+pub mod serve;
 pub mod volume;
 
 use std::path::Path;

@@ -1,0 +1,159 @@
+//! The mount daemon: `secvol serve-mount CONTAINER MOUNTPOINT`, started by `secvol mount`
+//! (`mount.rs`) with the password on its standard input.
+//!
+//! It unlocks the container (taking its lock), opens the file system, mounts it through
+//! `secvol-fuse` and reports `ready` (or `error CODE TEXT`) on its standard output. Then it
+//! serves until the file system is unmounted (`secvol unmount`, `fusermount3 -u`), it receives
+//! SIGTERM, SIGINT or SIGHUP (it then unmounts itself), or one of the automatic dismounts of
+//! `auto_dismount.rs` fires; either way it commits everything durably before it exits. If it is
+//! killed outright, FUSE's auto-unmount removes the dead mount and the container's lock dies
+//! with the process.
+//!
+//! Its log (no secrets: operations, inode numbers, errors) goes to the file given with `--log`
+//! (`state.rs`), which `secvol list` reads to show the mount's health.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secvol_core::{Access, BlockDevice};
+use secvol_fs::{Fs, FsOptions};
+use secvol_fuse::MountOptions;
+
+use super::{header_warning, open_container};
+use crate::auto_dismount::{self, Watch};
+use crate::password::{self, PasswordSource};
+use crate::{ServeMountArgs, exit};
+
+/// The storage engine's page cache in the mount daemon. With the default (256 MiB) the
+/// daemon peaked at 521 MiB during an untar of the Linux tree (docs/benchmarks.md); the
+/// daemon must stay within 512 MiB whatever the work, so mounts use less (the dirty limit
+/// follows: a quarter of it).
+const MOUNT_CACHE_SIZE: usize = 192 << 20;
+
+/// The daemon: `secvol serve-mount CONTAINER MOUNTPOINT` with the password on stdin.
+pub fn run(args: &ServeMountArgs) -> anyhow::Result<()> {
+    if !secvol_core::secret::disable_core_dumps() {
+        log::warn!("could not disable core dumps for the mount daemon");
+    }
+    let mut status = io::stdout().lock();
+    let mut report = |line: &str| {
+        // The caller may be gone (it stopped waiting): nothing more to tell then.
+        let _ = writeln!(status, "{line}").and_then(|()| status.flush());
+    };
+    let mounted = match start(args, &mut report) {
+        Ok(mounted) => mounted,
+        Err(err) => {
+            let code = exit::exit_code(&err);
+            report(&format!("error {code} {}", exit::one_line(&err)));
+            return Err(err);
+        }
+    };
+    let (fs, mount) = mounted;
+    log::info!(
+        "mounted {} on {} ({}), daemon pid {}",
+        args.container.display(),
+        args.mountpoint.display(),
+        if args.read_only {
+            "read-only"
+        } else {
+            "read-write"
+        },
+        std::process::id()
+    );
+    report("ready");
+    drop(status);
+
+    let unmounter = mount.unmounter();
+    {
+        let unmounter = unmounter.clone();
+        let mut signals = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGHUP,
+        ])
+        .context("cannot install the signal handlers")?;
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                log::info!("signal {signal}: unmounting");
+                if let Err(err) = unmounter.unmount() {
+                    log::error!("cannot unmount: {err}");
+                }
+            }
+        });
+    }
+    let watching = auto_dismount::start(Watch {
+        container: args.container.clone(),
+        mountpoint: mount.mountpoint().to_path_buf(),
+        idle_timeout: args.idle_timeout_secs.map(Duration::from_secs),
+        activity: mount.activity(),
+        unmounter,
+        flush: {
+            let fs = Arc::clone(&fs);
+            Arc::new(move || Ok(fs.sync()?))
+        },
+    });
+
+    let served = mount.wait();
+    drop(watching);
+    let closed = fs.close();
+    if let Err(err) = &served {
+        log::error!("the FUSE session ended with an error: {err}");
+    }
+    match closed {
+        Ok(()) => {
+            log::info!("unmounted; the container is closed");
+            Ok(())
+        }
+        Err(err) => {
+            log::error!("writing the last changes to the container failed: {err}");
+            Err(anyhow::Error::from(err)
+                .context("writing the last changes to the container failed"))
+        }
+    }
+}
+
+/// Unlock, open and mount; header warnings go to `report`.
+fn start(
+    args: &ServeMountArgs,
+    report: &mut dyn FnMut(&str),
+) -> anyhow::Result<(Arc<Fs>, secvol_fuse::Mount)> {
+    let password = password::read_password(&PasswordSource::Stdin, "")?;
+    let access = if args.read_only {
+        Access::ReadOnly
+    } else {
+        Access::ReadWrite
+    };
+    let container = open_container(&args.container, access)?;
+    let unlocked = container.unlock(&password)?;
+    drop(password);
+    if let Some(warning) = header_warning(
+        &args.container,
+        unlocked.header_status(),
+        Some(unlocked.opened_from_backup()),
+    ) {
+        log::warn!("{warning}");
+        report(&format!("warning: {warning}"));
+    }
+    let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(args.read_only)?);
+    drop(unlocked);
+    let options = FsOptions {
+        read_only: args.read_only,
+        cache_size: MOUNT_CACHE_SIZE,
+        ..FsOptions::default()
+    };
+    let fs = Arc::new(
+        Fs::open(device, options)
+            .with_context(|| format!("cannot open the files in {}", args.container.display()))?,
+    );
+    let mount_options = MountOptions {
+        read_only: args.read_only,
+        allow_other: args.allow_other,
+        fs_name: args.container.display().to_string(),
+        ..MountOptions::default()
+    };
+    let mount = secvol_fuse::mount(Arc::clone(&fs), &args.mountpoint, &mount_options)
+        .with_context(|| format!("cannot mount on {}", args.mountpoint.display()))?;
+    Ok((fs, mount))
+}
