@@ -14,6 +14,7 @@
 mod harness;
 
 mod apps;
+mod autodismount;
 mod crash;
 mod mount;
 mod newuser;

@@ -136,6 +136,8 @@ enum Command {
     Kit(KitArgs),
     #[command(name = "serve-mount", hide = true)]
     ServeMount(ServeMountArgs),
+    #[command(name = "reap-mount", hide = true)]
+    ReapMount(ReapMountArgs),
 }
 
 /// The cipher of the data.
@@ -740,13 +742,24 @@ struct ServeMountArgs {
     idle_timeout_secs: Option<u64>,
 }
 
+/// Removes a mount whose daemon died without unmounting (internal: started by the daemon).
+#[derive(Debug, Args)]
+struct ReapMountArgs {
+    /// The mount point (absolute).
+    mountpoint: PathBuf,
+    /// Append to the daemon's log FILE.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (log_file, foreground) = match &cli.command {
+    let (log_file, daemon) = match &cli.command {
         Command::ServeMount(args) => (args.log.as_deref(), true),
+        Command::ReapMount(args) => (args.log.as_deref(), true),
         _ => (None, false),
     };
-    init_logging(log_file, foreground);
+    init_logging(log_file, daemon);
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -780,6 +793,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::List(ListArgs {}) => commands::mount::list(),
         Command::Kit(args) => commands::kit::run(&args),
         Command::ServeMount(args) => commands::serve::run(&args),
+        Command::ReapMount(args) => commands::serve::reap(&args),
     }
 }
 

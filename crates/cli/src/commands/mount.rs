@@ -245,6 +245,9 @@ fn spawn_daemon(
         .arg(DAEMON_SUBCOMMAND)
         .arg(container)
         .arg(mountpoint)
+        // Paths are absolute; the daemon must not pin the folder it was started from (a USB
+        // key's, say) for as long as it serves.
+        .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
     if std::env::var_os(MALLOC_ARENA_MAX).is_none() {
@@ -548,6 +551,9 @@ fn unmount_entry(entry: &MountEntry, force: bool) -> anyhow::Result<()> {
 /// `--all-users`). Goes on after a failure; the first failure decides the exit code.
 fn unmount_all(args: &UnmountArgs) -> anyhow::Result<()> {
     let me = crate::sys::current_ctx().uid;
+    if args.all_users && me != 0 {
+        bail!("--all-users: only root can unmount other users' mounts");
+    }
     let mine: Vec<MountEntry> = mounts::secvol_mounts()
         .into_iter()
         .filter(|entry| args.all_users || entry.owner == Some(me))

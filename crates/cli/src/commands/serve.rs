@@ -11,8 +11,18 @@
 //!
 //! Its log (no secrets: operations, inode numbers, errors) goes to the file given with `--log`
 //! (`state.rs`), which `secvol list` reads to show the mount's health.
+//!
+//! FUSE's auto-unmount needs `allow_other`, which a normal user gets only with
+//! `user_allow_other` in /etc/fuse.conf (not the default on Debian, Ubuntu or Fedora), so a
+//! normal user's killed daemon would leave a dead mount ("Transport endpoint is not
+//! connected"). The daemon therefore starts a reaper, `secvol reap-mount MOUNTPOINT`, in its
+//! own process group, holding the read end of a pipe whose write end only the daemon has: when
+//! the daemon ends, however it ends, the reaper reads end-of-file, and if the mount is still
+//! there without a daemon it detaches it (`fusermount3 -u -z`) and says so in the log.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,8 +33,9 @@ use secvol_fuse::MountOptions;
 
 use super::{header_warning, open_container};
 use crate::auto_dismount::{self, Watch};
+use crate::mounts;
 use crate::password::{self, PasswordSource};
-use crate::{ServeMountArgs, exit};
+use crate::{ReapMountArgs, ServeMountArgs, exit};
 
 /// The storage engine's page cache in the mount daemon. With the default (256 MiB) the
 /// daemon peaked at 521 MiB during an untar of the Linux tree (docs/benchmarks.md); the
@@ -64,6 +75,8 @@ pub fn run(args: &ServeMountArgs) -> anyhow::Result<()> {
     );
     report("ready");
     drop(status);
+    // Kept open until this process ends: its end-of-file wakes the reaper.
+    let _reaper = spawn_reaper(mount.mountpoint(), args.log.as_deref());
 
     let unmounter = mount.unmounter();
     {
@@ -156,4 +169,71 @@ fn start(
     let mount = secvol_fuse::mount(Arc::clone(&fs), &args.mountpoint, &mount_options)
         .with_context(|| format!("cannot mount on {}", args.mountpoint.display()))?;
     Ok((fs, mount))
+}
+
+/// Start `secvol reap-mount MOUNTPOINT` in its own process group; the returned pipe end must
+/// stay open for as long as the daemon lives.
+fn spawn_reaper(mountpoint: &Path, log: Option<&Path>) -> Option<ChildStdin> {
+    let exe = std::env::current_exe().ok()?;
+    let mut command = Command::new(exe);
+    command
+        .arg("reap-mount")
+        .arg(mountpoint)
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(log) = log {
+        command.arg("--log").arg(log);
+    }
+    // Not in the daemon's process group: a signal to the group must not take the reaper too.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    match command.spawn() {
+        Ok(mut child) => child.stdin.take(),
+        Err(err) => {
+            log::warn!(
+                "cannot start the helper that removes the mount if this process is killed: {err}"
+            );
+            None
+        }
+    }
+}
+
+/// The reaper: wait until the daemon is gone, then remove its mount if it is still there.
+pub fn reap(args: &ReapMountArgs) -> anyhow::Result<()> {
+    // Returns when the daemon's end of the pipe closes: when the daemon ends.
+    let mut sink = [0u8; 64];
+    while io::stdin().read(&mut sink).is_ok_and(|n| n > 0) {}
+    // A daemon that ended normally unmounted first; give a detach in progress a moment.
+    for _ in 0..20 {
+        let Some(entry) = mounts::find_mount(&args.mountpoint) else {
+            return Ok(());
+        };
+        if entry.mountpoint != args.mountpoint || mounts::daemon_pid(&args.mountpoint).is_some() {
+            // Another container mounted there since, with a daemon of its own.
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    log::error!(
+        "the mount daemon ended without unmounting (was it killed?); removing the dead mount {}",
+        args.mountpoint.display()
+    );
+    let unmounted = Command::new("fusermount3")
+        .args(["-u", "-z", "--"])
+        .arg(&args.mountpoint)
+        .stdin(Stdio::null())
+        .status()
+        .or_else(|_| {
+            Command::new("umount")
+                .arg("-l")
+                .arg(&args.mountpoint)
+                .stdin(Stdio::null())
+                .status()
+        });
+    match unmounted {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => anyhow::bail!("removing the dead mount failed ({status})"),
+        Err(err) => Err(anyhow::Error::from(err).context("cannot run fusermount3 or umount")),
+    }
 }
