@@ -71,6 +71,7 @@ fn an_idle_mount_dismounts_itself_after_the_timeout_and_use_postpones_it() {
         waited >= Duration::from_secs(2),
         "dismounted too early: {waited:?}"
     );
+    wait_exited(daemon, Duration::from_secs(30));
     let run = sandbox.secvol(&["list"]).ok();
     assert!(run.stdout.contains("No secvol container"), "{run:#?}");
     assert!(
