@@ -16,5 +16,6 @@ mod harness;
 mod apps;
 mod autodismount;
 mod crash;
+mod kit;
 mod mount;
 mod newuser;

@@ -100,6 +100,22 @@ pub fn enforce_strength(
     container: &Path,
     allow_weak: bool,
 ) -> Result<(), CliError> {
+    match strength(password, container) {
+        Ok(()) => Ok(()),
+        Err(weak) if allow_weak => {
+            eprintln!("warning: {weak}; using it anyway because of --allow-weak-password");
+            Ok(())
+        }
+        Err(weak) => Err(CliError::WeakPassword(weak)),
+    }
+}
+
+/// The core's verdict on a password chosen for `container` (whose name counts as a guessable
+/// word).
+pub fn strength(
+    password: &SecretString,
+    container: &Path,
+) -> Result<(), secvol_core::policy::WeakPassword> {
     let stem = container
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
@@ -108,14 +124,56 @@ pub fn enforce_strength(
         .into_iter()
         .filter(|word| !word.is_empty())
         .collect();
-    match secvol_core::policy::check_password_strength(password.expose_secret(), &context) {
-        Ok(()) => Ok(()),
-        Err(weak) if allow_weak => {
-            eprintln!("warning: {weak}; using it anyway because of --allow-weak-password");
-            Ok(())
+    secvol_core::policy::check_password_strength(password.expose_secret(), &context)
+}
+
+/// Choose a new password in password boxes: asked twice; a mismatch or (unless
+/// `allow_weak`) a weak password is explained in a message box and asked again.
+pub fn choose_in_dialog(
+    dialog: &crate::dialog::Dialog,
+    container: &Path,
+    allow_weak: bool,
+) -> anyhow::Result<SecretString> {
+    use crate::dialog::MessageKind;
+    const ATTEMPTS: usize = 5;
+    let name = crate::commands::display_name(container);
+    for _ in 0..ATTEMPTS {
+        let password = ask_in_dialog(
+            dialog,
+            &format!(
+                "New password for {name}.\nA phrase of four or five unrelated words works well:"
+            ),
+        )?;
+        let again = ask_in_dialog(dialog, &format!("Type the new password for {name} again:"))?;
+        if password.expose_secret() != again.expose_secret() {
+            dialog.message(
+                MessageKind::Error,
+                "Passwords differ",
+                "The two passwords you typed are not the same. Please type them again.",
+            )?;
+            continue;
         }
-        Err(weak) => Err(CliError::WeakPassword(weak)),
+        match strength(&password, container) {
+            Ok(()) => return Ok(password),
+            Err(weak) if allow_weak => {
+                eprintln!("warning: {weak}; using it anyway because of --allow-weak-password");
+                return Ok(password);
+            }
+            Err(weak) => {
+                dialog.message(
+                    MessageKind::Warning,
+                    "Password too weak",
+                    &format!(
+                        "This password would be guessed too quickly (strength {}/4, at least 3 \
+                         is needed): {}.\n\nChoose a longer one: a phrase of four or five \
+                         unrelated words, such as a short sentence only you would make up.",
+                        weak.score, weak.reason
+                    ),
+                )?;
+            }
+        }
     }
+    Err(CliError::Cancelled.into())
 }
 
 fn prompt_once(prompt: &str) -> anyhow::Result<SecretString> {

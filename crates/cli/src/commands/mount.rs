@@ -458,7 +458,14 @@ fn unmount_target(
     closed_is_success: bool,
 ) -> anyhow::Result<Unmounted> {
     let Some(entry) = mounts::find_mount(target) else {
-        let closed = is_closed_container(target)?;
+        // A daemon detached by someone else (umount, the file manager's eject) may still be
+        // writing: in a message box, wait for it rather than answer "in use".
+        let patience = if closed_is_success {
+            Duration::from_secs(60)
+        } else {
+            Duration::ZERO
+        };
+        let closed = wait_closed_container(target, patience)?;
         if closed && closed_is_success {
             println!(
                 "{} is not mounted, and it is closed: the drive can be removed.",
@@ -478,6 +485,22 @@ fn unmount_target(
     };
     unmount_entry(&entry, force)?;
     Ok(Unmounted::Closed(entry))
+}
+
+/// [`is_closed_container`], retried for up to `patience` while the container is in use.
+fn wait_closed_container(path: &Path, patience: Duration) -> anyhow::Result<bool> {
+    let start = Instant::now();
+    loop {
+        match is_closed_container(path) {
+            Err(err) if start.elapsed() < patience => {
+                if !matches!(err.downcast_ref(), Some(ContainerError::InUse { .. })) {
+                    return Err(err);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Whether `path` is a container file that nothing has open: its lock can be taken. Not a
