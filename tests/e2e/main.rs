@@ -19,3 +19,4 @@ mod crash;
 mod kit;
 mod mount;
 mod newuser;
+mod xvfb;

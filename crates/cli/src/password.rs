@@ -138,13 +138,19 @@ pub fn choose_in_dialog(
     const ATTEMPTS: usize = 5;
     let name = crate::commands::display_name(container);
     for _ in 0..ATTEMPTS {
+        let title = format!("New password for {name}");
         let password = ask_in_dialog(
             dialog,
+            &title,
             &format!(
                 "New password for {name}.\nA phrase of four or five unrelated words works well:"
             ),
         )?;
-        let again = ask_in_dialog(dialog, &format!("Type the new password for {name} again:"))?;
+        let again = ask_in_dialog(
+            dialog,
+            &title,
+            &format!("Type the new password for {name} again:"),
+        )?;
         if password.expose_secret() != again.expose_secret() {
             dialog.message(
                 MessageKind::Error,
@@ -181,7 +187,7 @@ fn prompt_once(prompt: &str) -> anyhow::Result<SecretString> {
         // A double-clicked script, a desktop shortcut: ask in a password box if there is a
         // desktop to show one on.
         return match crate::dialog::Dialog::find() {
-            Ok(dialog) => ask_in_dialog(&dialog, prompt),
+            Ok(dialog) => ask_in_dialog(&dialog, "secvol", prompt),
             Err(CliError::NoDesktop) => Err(CliError::NoTerminal.into()),
             Err(err) => Err(err.into()),
         };
@@ -200,10 +206,15 @@ fn prompt_once(prompt: &str) -> anyhow::Result<SecretString> {
     Ok(secret)
 }
 
-/// Ask for a password in `dialog`'s password box; Cancel is [`CliError::Cancelled`].
-pub fn ask_in_dialog(dialog: &crate::dialog::Dialog, prompt: &str) -> anyhow::Result<SecretString> {
+/// Ask for a password in `dialog`'s password box titled `title`; Cancel is
+/// [`CliError::Cancelled`].
+pub fn ask_in_dialog(
+    dialog: &crate::dialog::Dialog,
+    title: &str,
+    prompt: &str,
+) -> anyhow::Result<SecretString> {
     let text = prompt.trim_end();
-    match dialog.ask_password("secvol", text)? {
+    match dialog.ask_password(title, text)? {
         Some(password) => Ok(password),
         None => Err(CliError::Cancelled.into()),
     }

@@ -64,8 +64,19 @@ fn show_error(dialog: &Dialog, title: &str, err: &anyhow::Error) {
     if matches!(err.downcast_ref(), Some(CliError::Cancelled)) {
         return;
     }
-    let text = exit::one_line(err);
-    let _ = dialog.message(MessageKind::Error, title, &capitalized(&text));
+    let text = match err.downcast_ref() {
+        // The terminal's text suggests --force; at the desk, closing the program is the answer.
+        Some(CliError::MountBusy {
+            mountpoint,
+            holders,
+        }) => format!(
+            "The files in {} are still in use by: {holders}.\n\nSave your work and close that \
+             program, then dismount again. Do not remove the drive yet.",
+            mountpoint.display()
+        ),
+        _ => capitalized(&exit::one_line(err)),
+    };
+    let _ = dialog.message(MessageKind::Error, title, &text);
 }
 
 fn capitalized(text: &str) -> String {
@@ -108,6 +119,7 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
         let password = match dialog {
             Some(dialog) => password::ask_in_dialog(
                 dialog,
+                &format!("Open {name}"),
                 &format!(
                     "Password of {name}\n(to open it on {}):",
                     mountpoint.path.display()
