@@ -18,6 +18,11 @@ cargo fmt --all -- --check
 step "lint (clippy, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "lint the kit's scripts and the shell scripts of this project (shellcheck)"
+command -v shellcheck >/dev/null || { echo "shellcheck is not installed (apt-get install shellcheck)" >&2; exit 1; }
+shellcheck -s sh crates/cli/kit/*.sh crates/cli/kit/*.command
+shellcheck ci/suites/e2e-as-user.sh docs/img/make-screenshots.sh
+
 step "docs build without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 

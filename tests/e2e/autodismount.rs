@@ -249,7 +249,7 @@ fn unmount_all_unmounts_the_callers_mounts_and_no_one_elses() {
             .arg(format!("--reuid={uid}"))
             .arg(format!("--regid={gid}"))
             .arg("--clear-groups")
-            .arg(env!("CARGO_BIN_EXE_secvol"))
+            .arg(crate::harness::secvol_bin())
             .args(args)
             .env("HOME", &home)
             .env("XDG_STATE_HOME", home.join("state"))

@@ -74,7 +74,7 @@ impl Sandbox {
 
     /// The `secvol` command `secvol()` runs, for a test to add to (environment, session).
     pub fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_secvol"));
+        let mut command = Command::new(secvol_bin());
         command
             .args(args)
             .current_dir(self.dir.path())
@@ -269,4 +269,12 @@ pub fn effective_uid() -> u32 {
         .and_then(|ids| ids.split_whitespace().nth(1))
         .and_then(|euid| euid.parse().ok())
         .expect("Uid line in /proc/self/status")
+}
+
+/// The `secvol` program under test: the one cargo built, or `SECVOL_E2E_BIN` (the suite that
+/// runs these tests as a normal user copies both programs somewhere that user can reach).
+pub fn secvol_bin() -> PathBuf {
+    std::env::var_os("SECVOL_E2E_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_secvol")))
 }

@@ -399,10 +399,10 @@ fn without_a_terminal_mount_asks_in_a_password_box_and_without_a_desktop_it_says
     let desktop = Desktop::new(&sandbox);
     let mnt = sandbox.path("boxed");
     desktop.will_type(&[&format!("password:{PASSWORD}")]);
-    let secvol = Path::new(env!("CARGO_BIN_EXE_secvol"));
+    let secvol = crate::harness::secvol_bin();
     let run = desktop.start(
         &sandbox,
-        secvol,
+        &secvol,
         &[OsStr::new("mount"), container.as_os_str(), mnt.as_os_str()],
     );
     assert_eq!(run.code, Some(0), "{run:#?}");
@@ -413,7 +413,7 @@ fn without_a_terminal_mount_asks_in_a_password_box_and_without_a_desktop_it_says
     let mut command = Command::new("setsid");
     command
         .arg("--wait")
-        .arg(secvol)
+        .arg(&secvol)
         .args([OsStr::new("mount"), container.as_os_str(), mnt.as_os_str()])
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY")
@@ -442,7 +442,7 @@ fn create_in_a_password_box_explains_a_weak_password_and_asks_again() {
     ]);
     let run = desktop.start(
         &sandbox,
-        Path::new(env!("CARGO_BIN_EXE_secvol")),
+        &crate::harness::secvol_bin(),
         &[
             OsStr::new("create"),
             container.as_os_str(),
