@@ -245,6 +245,13 @@ pub fn run(args: &KitArgs) -> anyhow::Result<()> {
     if let Some(size) = args.size.or(args.sample.then_some(SAMPLE_SIZE)) {
         refuse_too_large_for_fat(dir, size)?;
     }
+    if matches!(source, Source::Create) && args.size.is_none() {
+        bail!(
+            "--size is needed to create {} (or give an existing container with --container \
+             FILE, or try the routine with --sample)",
+            container.display()
+        );
+    }
 
     // Programs: this one, and those given with --program, checked before anything is written.
     let mut programs: Vec<(Platform, PathBuf)> = vec![(
@@ -272,49 +279,18 @@ pub fn run(args: &KitArgs) -> anyhow::Result<()> {
         }
     }
 
+    let dir_existed = dir.exists();
     std::fs::create_dir_all(dir.join(DATA_DIR))
         .with_context(|| format!("cannot create {}", dir.join(DATA_DIR).display()))?;
-    let container_note = match &source {
-        Source::InPlace => {
-            check_closed_container(&container)?;
-            "kept (it was already in the kit)".to_owned()
-        }
-        Source::Existing(from) => bring_in(from, &container)?,
-        Source::Create => {
-            let Some(size) = args.size else {
-                bail!(
-                    "--size is needed to create {} (or give an existing container with \
-                     --container FILE, or try the routine with --sample)",
-                    container.display()
-                );
-            };
-            super::create::run(&CreateArgs {
-                container: container.clone(),
-                size,
-                cipher: CipherArg::Aes256Gcm,
-                password_file: args.password_file.clone(),
-                allow_weak_password: args.allow_weak_password,
-                scrypt_log_n: args.scrypt_log_n,
-                quick: args.quick,
-                gui: false,
-            })?;
-            println!();
-            format!("created, {}", format_size(size))
-        }
-        Source::Sample => {
-            let options = CreateOptions {
-                size: SAMPLE_SIZE,
-                suite: secvol_core::CipherSuite::Aes256Gcm,
-                kdf: kdf_for_new_password(kdf),
-                quick: args.quick,
-            };
-            println!("Creating the sample container {} ...", container.display());
-            drop(super::create::create_with_password(
-                &container,
-                &SecretString::from(DEMO_PASSWORD),
-                &options,
-            )?);
-            format!("the sample (1 MiB), demo password: {DEMO_PASSWORD}")
+    let container_note = match bring_container(args, &source, &container, kdf) {
+        Ok(note) => note,
+        Err(err) => {
+            // Leave nothing behind but what was there (remove_dir removes empty folders only).
+            let _ = std::fs::remove_dir(dir.join(DATA_DIR));
+            if !dir_existed {
+                let _ = std::fs::remove_dir(dir);
+            }
+            return Err(err);
         }
     };
 
@@ -388,6 +364,52 @@ pub fn run(args: &KitArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Create, move, copy or keep the kit's container; returns what was done, for the summary.
+fn bring_container(
+    args: &KitArgs,
+    source: &Source,
+    container: &Path,
+    kdf: Option<secvol_core::ScryptParams>,
+) -> anyhow::Result<String> {
+    Ok(match source {
+        Source::InPlace => {
+            check_closed_container(container)?;
+            "kept (it was already in the kit)".to_owned()
+        }
+        Source::Existing(from) => bring_in(from, container)?,
+        Source::Create => {
+            let size = args.size.expect("checked above");
+            super::create::run(&CreateArgs {
+                container: container.to_path_buf(),
+                size,
+                cipher: CipherArg::Aes256Gcm,
+                password_file: args.password_file.clone(),
+                allow_weak_password: args.allow_weak_password,
+                scrypt_log_n: args.scrypt_log_n,
+                quick: args.quick,
+                gui: false,
+            })?;
+            println!();
+            format!("created, {}", format_size(size))
+        }
+        Source::Sample => {
+            let options = CreateOptions {
+                size: SAMPLE_SIZE,
+                suite: secvol_core::CipherSuite::Aes256Gcm,
+                kdf: kdf_for_new_password(kdf),
+                quick: args.quick,
+            };
+            println!("Creating the sample container {} ...", container.display());
+            drop(super::create::create_with_password(
+                container,
+                &SecretString::from(DEMO_PASSWORD),
+                &options,
+            )?);
+            format!("the sample (1 MiB), demo password: {DEMO_PASSWORD}")
+        }
+    })
 }
 
 /// The container's name and where it comes from.
