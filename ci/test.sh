@@ -12,6 +12,28 @@ quick=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# What the run needs, said before anything compiles for minutes.
+missing=()
+for tool in shellcheck fusermount3; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [[ $quick == 0 ]]; then
+    for tool in pjdfstest fsx; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+fi
+if ((${#missing[@]})); then
+    echo "error: missing: ${missing[*]}. .ci/run installs everything (as root, on Debian or" >&2
+    echo "Ubuntu: apt packages, then 'cargo install pjdfstest fsx') and runs this script;" >&2
+    echo "'ci/test.sh --quick' skips the conformance suites (pjdfstest, fsx)." >&2
+    exit 1
+fi
+if [[ $quick == 0 && $EUID -ne 0 ]]; then
+    echo "error: the full suite needs root (pjdfstest switches users; the e2e tests run again" >&2
+    echo "as a normal user); run it as root, or use 'ci/test.sh --quick'" >&2
+    exit 1
+fi
+
 step "format"
 cargo fmt --all -- --check
 

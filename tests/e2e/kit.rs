@@ -465,3 +465,118 @@ fn create_in_a_password_box_explains_a_weak_password_and_asks_again() {
     std::thread::sleep(Duration::from_millis(10));
     sandbox.check_clean(&container);
 }
+
+/// A stand-in for secvol.exe: notes its arguments, exits with the code it is told.
+const FAKE_SECVOL_EXE: &str = r#"#include <stdio.h>
+#include <stdlib.h>
+int main(int argc, char **argv) {
+    const char *log = getenv("FAKE_SECVOL_LOG");
+    const char *code = getenv("FAKE_SECVOL_EXIT");
+    FILE *f = log ? fopen(log, "a") : NULL;
+    if (f) {
+        for (int i = 1; i < argc; i++) fprintf(f, "%s\n", argv[i]);
+        fprintf(f, "--\n");
+        fclose(f);
+    }
+    return code ? atoi(code) : 0;
+}
+"#;
+
+#[test]
+fn the_bat_scripts_run_under_a_real_cmd_and_pass_on_every_exit_code() {
+    // Wine's cmd.exe is a real batch interpreter; mingw-w64 builds the stand-in secvol.exe.
+    let have = |program: &str| {
+        Command::new(program)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    };
+    if !have("wine") || !have("x86_64-w64-mingw32-gcc") {
+        eprintln!("skipped: needs wine and mingw-w64 (x86_64-w64-mingw32-gcc)");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let source = sandbox.path("fake.c");
+    std::fs::write(&source, FAKE_SECVOL_EXE).unwrap();
+    let exe = sandbox.path("secvol.exe");
+    let built = Command::new("x86_64-w64-mingw32-gcc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let usb = sandbox.path("usb key");
+    make_kit(&sandbox, &usb).ok();
+    // The Windows program is added to the kit as a user would: recognised from its header.
+    let run = sandbox
+        .secvol(&[
+            OsStr::new("kit"),
+            usb.as_os_str(),
+            OsStr::new("--force"),
+            OsStr::new("--program"),
+            exe.as_os_str(),
+        ])
+        .ok();
+    assert!(
+        run.stdout.contains("secvol for Windows (x86_64)"),
+        "{run:#?}"
+    );
+    assert!(usb.join("secvol/windows-x86_64/secvol.exe").is_file());
+
+    let prefix = sandbox.path("wine");
+    let log = sandbox.path("secvol-exe.log");
+    let windows_path = |path: &Path| format!("Z:{}", path.display()).replace('/', "\\");
+    let cmd = |script: &str, exit: u8| {
+        let mut command = Command::new("wine");
+        command
+            .arg("cmd")
+            .arg("/c")
+            .arg(windows_path(&usb.join(script)))
+            .env("WINEPREFIX", &prefix)
+            .env("WINEDEBUG", "-all")
+            .env("FAKE_SECVOL_LOG", windows_path(&log))
+            .env("FAKE_SECVOL_EXIT", exit.to_string())
+            .env_remove("DISPLAY")
+            .current_dir("/")
+            .stdin(Stdio::null());
+        sandbox.run(&mut command)
+    };
+    let calls = || std::fs::read_to_string(&log).unwrap_or_default().replace("\r\n", "\n");
+
+    // A wrong password (3): the script stops there with secvol's code.
+    let run = cmd("Mount Secure Drive.bat", 3);
+    assert_eq!(run.code, Some(3), "{run:#?}");
+    let expected_container = windows_path(&usb.join("Data/TimeAcct.sec"));
+    assert_eq!(
+        calls(),
+        format!("mount\n{expected_container}\nT:\n--gui\n--\n"),
+        "secvol.exe got other arguments"
+    );
+    // secvol says "mounted" but there is no T: drive: the script does not trust it.
+    let run = cmd("Mount Secure Drive.bat", 0);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stderr.contains("drive T: is not there"), "{run:#?}");
+    // A busy dismount (11) comes back as 11.
+    std::fs::remove_file(&log).unwrap();
+    let run = cmd("Dismount Secure Drive.bat", 11);
+    assert_eq!(run.code, Some(11), "{run:#?}");
+    assert_eq!(
+        calls(),
+        format!("unmount\n{expected_container}\n--gui\n--\n")
+    );
+    let run = cmd("Dismount Secure Drive.bat", 0);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+
+    // Without the program the scripts say so and stop.
+    std::fs::remove_file(usb.join("secvol/windows-x86_64/secvol.exe")).unwrap();
+    let run = cmd("Mount Secure Drive.bat", 0);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr.contains(r"secvol\windows-x86_64\secvol.exe"),
+        "{run:#?}"
+    );
+}

@@ -424,6 +424,18 @@ fn container_source(args: &KitArgs, dir: &Path) -> anyhow::Result<(String, Sourc
         return Ok((name, source));
     }
     let Some(given) = &args.container else {
+        // A kit being refreshed (--force, --program) keeps its one container, whatever its name.
+        let existing: Vec<String> = std::fs::read_dir(dir.join(DATA_DIR))
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                    .filter(|name| name.ends_with(".sec"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let [name] = existing.as_slice() {
+            return Ok((name.clone(), Source::InPlace));
+        }
         let name = DEFAULT_CONTAINER.to_owned();
         let source = if dir.join(DATA_DIR).join(&name).exists() {
             Source::InPlace
