@@ -79,6 +79,9 @@ impl Sandbox {
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
+            // No desktop: a forgotten --password-file must fail, not open a password box.
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
             // The daemons' logs go into the sandbox, not the user's state folder.
             .env("XDG_STATE_HOME", self.state_dir())
             .stdin(Stdio::null());
