@@ -245,7 +245,7 @@ fn the_kit_mounts_and_dismounts_from_its_scripts_without_a_terminal() {
             .lines()
             .last()
             .unwrap()
-            .contains("was not mounted")
+            .contains("is not mounted, and it is closed")
     );
 
     let container = moved.join("Data/TimeAcct.sec");
@@ -545,7 +545,11 @@ fn the_bat_scripts_run_under_a_real_cmd_and_pass_on_every_exit_code() {
             .stdin(Stdio::null());
         sandbox.run(&mut command)
     };
-    let calls = || std::fs::read_to_string(&log).unwrap_or_default().replace("\r\n", "\n");
+    let calls = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .replace("\r\n", "\n")
+    };
 
     // A wrong password (3): the script stops there with secvol's code.
     let run = cmd("Mount Secure Drive.bat", 3);

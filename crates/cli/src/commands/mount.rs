@@ -454,7 +454,7 @@ impl Unmounted {
                 display_name(&entry.container)
             ),
             Unmounted::WasNotMounted(container) => format!(
-                "{} was not mounted, and it is closed.\n\nIt is safe to remove the drive.",
+                "{} is not mounted, and it is closed.\n\nIt is safe to remove the drive.",
                 display_name(container)
             ),
         }
