@@ -187,6 +187,7 @@ fn spawn_reaper(mountpoint: &Path, log: Option<&Path>) -> Option<ChildStdin> {
         command.arg("--log").arg(log);
     }
     // Not in the daemon's process group: a signal to the group must not take the reaper too.
+    #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     match command.spawn() {
         Ok(mut child) => child.stdin.take(),
