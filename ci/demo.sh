@@ -14,7 +14,8 @@ say() { printf '\n==> %s\n' "$*"; }
 demo_password='sample-clinic-umbrella-violet-42'
 
 say "Building secvol (cargo build --release -p secvol)"
-echo "    The first build compiles about 200 crates: about 5 minutes on 2 cores, 1-2 on 8."
+echo "    The first build compiles about 130 crates (3 minutes of processor time: about"
+echo "    2 minutes on 2 idle cores, 1 on 8)."
 echo "    Later runs take seconds. Cargo shows its progress below."
 cargo build --release -p secvol
 secvol=target/release/secvol
