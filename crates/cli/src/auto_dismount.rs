@@ -41,6 +41,9 @@ pub type Flush = Arc<dyn Fn() -> anyhow::Result<()> + Send + Sync>;
 pub struct Watch {
     /// The container file (absolute).
     pub container: PathBuf,
+    /// The container file as it was when the daemon opened it ([`HostFile::new`], taken
+    /// before the mount is reported ready: by the time the watchers start, it may be gone).
+    pub host: Option<HostFile>,
     /// The mount point (canonical).
     pub mountpoint: PathBuf,
     /// `--idle-timeout`.
@@ -84,10 +87,10 @@ fn end_monitor(monitor: &Monitor, kill: bool) {
 }
 
 /// Start the watchers.
-pub fn start(watch: Watch) -> Watching {
-    let watch = Arc::new(watch);
+pub fn start(mut watch: Watch) -> Watching {
     let stop = Arc::new((Mutex::new(false), Condvar::new()));
-    let host = HostFile::new(&watch.container);
+    let host = watch.host.take();
+    let watch = Arc::new(watch);
     {
         let watch = Arc::clone(&watch);
         let stop = Arc::clone(&stop);
@@ -199,7 +202,7 @@ fn flush_within(flush: &Flush, timeout: Duration) -> bool {
 }
 
 /// The container file as it was when mounted, to tell when it or its drive disappears.
-struct HostFile {
+pub struct HostFile {
     path: PathBuf,
     dev: u64,
     ino: u64,
@@ -209,7 +212,8 @@ struct HostFile {
 }
 
 impl HostFile {
-    fn new(path: &Path) -> Option<HostFile> {
+    /// Note which file `path` is now; `None` if it cannot be read.
+    pub fn new(path: &Path) -> Option<HostFile> {
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(path).ok()?;
         let mut host = HostFile {

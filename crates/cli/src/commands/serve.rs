@@ -32,7 +32,7 @@ use secvol_fs::{Fs, FsOptions};
 use secvol_fuse::MountOptions;
 
 use super::{header_warning, open_container};
-use crate::auto_dismount::{self, Watch};
+use crate::auto_dismount::{self, HostFile, Watch};
 use crate::mounts;
 use crate::password::{self, PasswordSource};
 use crate::{ReapMountArgs, ServeMountArgs, exit};
@@ -61,7 +61,7 @@ pub fn run(args: &ServeMountArgs) -> anyhow::Result<()> {
             return Err(err);
         }
     };
-    let (fs, mount) = mounted;
+    let (fs, mount, host) = mounted;
     log::info!(
         "mounted {} on {} ({}), daemon pid {}",
         args.container.display(),
@@ -98,6 +98,7 @@ pub fn run(args: &ServeMountArgs) -> anyhow::Result<()> {
     }
     let watching = auto_dismount::start(Watch {
         container: args.container.clone(),
+        host,
         mountpoint: mount.mountpoint().to_path_buf(),
         idle_timeout: args.idle_timeout_secs.map(Duration::from_secs),
         activity: mount.activity(),
@@ -127,11 +128,12 @@ pub fn run(args: &ServeMountArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Unlock, open and mount; header warnings go to `report`.
+/// Unlock, open and mount; header warnings go to `report`. Also notes which file the
+/// container is, for the watchers.
 fn start(
     args: &ServeMountArgs,
     report: &mut dyn FnMut(&str),
-) -> anyhow::Result<(Arc<Fs>, secvol_fuse::Mount)> {
+) -> anyhow::Result<(Arc<Fs>, secvol_fuse::Mount, Option<HostFile>)> {
     let password = password::read_password(&PasswordSource::Stdin, "")?;
     let access = if args.read_only {
         Access::ReadOnly
@@ -139,6 +141,7 @@ fn start(
         Access::ReadWrite
     };
     let container = open_container(&args.container, access)?;
+    let host = HostFile::new(&args.container);
     let unlocked = container.unlock(&password)?;
     drop(password);
     if let Some(warning) = header_warning(
@@ -168,7 +171,7 @@ fn start(
     };
     let mount = secvol_fuse::mount(Arc::clone(&fs), &args.mountpoint, &mount_options)
         .with_context(|| format!("cannot mount on {}", args.mountpoint.display()))?;
-    Ok((fs, mount))
+    Ok((fs, mount, host))
 }
 
 /// Start `secvol reap-mount MOUNTPOINT` in its own process group; the returned pipe end must
