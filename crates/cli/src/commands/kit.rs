@@ -764,6 +764,70 @@ mod tests {
     }
 
     #[test]
+    fn the_shell_scripts_find_everything_relative_to_themselves_and_check_secvols_exit_code() {
+        for file in KIT_FILES
+            .iter()
+            .filter(|f| f.name.ends_with(".sh") || f.name.ends_with(".command"))
+        {
+            let text = render(file, &values());
+            assert!(text.starts_with("#!/bin/sh\n"), "{}", file.name);
+            assert!(
+                !text.contains('\r'),
+                "{}: CR LF in a shell script",
+                file.name
+            );
+            assert!(
+                text.contains(r#"here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd -P)"#),
+                "{}",
+                file.name
+            );
+            assert!(text.contains(r#"secvol="$here/secvol/"#), "{}", file.name);
+            assert!(
+                text.contains(r#"container="$here/$data_dir/$container_name""#),
+                "{}",
+                file.name
+            );
+            // The only absolute paths are the runtime folder's fallback, never a key's path.
+            assert!(
+                !text.contains("/media/") && !text.contains("/Volumes/"),
+                "{}",
+                file.name
+            );
+            // secvol's exit code decides: the line after the call reads $? (or exits with it).
+            let lines: Vec<&str> = text.lines().map(str::trim).collect();
+            let call = lines
+                .iter()
+                .rposition(|line| {
+                    line.starts_with(r#""$secvol" mount"#)
+                        || line.starts_with(r#""$secvol" unmount"#)
+                })
+                .expect("the script runs secvol");
+            assert!(lines[call].contains("--gui") || lines[call].contains("$gui"));
+            assert!(
+                lines[call + 1].contains("$?"),
+                "{}: the exit code of secvol is not checked: {}",
+                file.name,
+                lines[call + 1]
+            );
+        }
+        // The mount scripts open the folder only after confirming the mount.
+        for name in ["mount-secure-drive.sh", "Mount Secure Drive.command"] {
+            let file = KIT_FILES.iter().find(|f| f.name == name).unwrap();
+            let text = render(file, &values());
+            let mount_at = text.find(r#""$secvol" mount"#).unwrap();
+            let confirm_at = text
+                .find(r#""$secvol" list"#)
+                .or_else(|| text.find("if ! mount |"))
+                .unwrap();
+            let open_at = text
+                .find("xdg-open \"")
+                .or_else(|| text.find("open \"$mountpoint\""))
+                .unwrap();
+            assert!(mount_at < confirm_at && confirm_at < open_at, "{name}");
+        }
+    }
+
+    #[test]
     fn container_names_are_limited_to_what_scripts_need_not_quote() {
         for good in ["TimeAcct.sec", "Records 2026.sec", "dr_smith(1).sec"] {
             assert!(check_container_name(good).is_ok(), "{good}");
