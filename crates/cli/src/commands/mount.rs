@@ -113,6 +113,11 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
         }
     };
     let source = PasswordSource::from_option(args.password_file.as_deref());
+    // With --foreground, Ctrl-C reaches the daemon too (same process group); it unmounts and
+    // writes everything. This process only waits for it, so the signals must not end it
+    // first — from the moment the daemon starts, not only once it is ready (the folder
+    // appears a moment before the daemon says so).
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut attempt = 0;
     let (mut daemon, warnings) = loop {
         attempt += 1;
@@ -127,6 +132,12 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
             )?,
             None => password::read_password(&source, &format!("Password for {name}: "))?,
         };
+        if args.foreground && attempt == 1 {
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, Arc::clone(&interrupted))
+                    .context("cannot install the signal handlers")?;
+            }
+        }
         let daemon = spawn_daemon(
             args,
             &container,
@@ -195,13 +206,6 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("Serving in the foreground; press Ctrl-C (or run 'secvol unmount') to unmount.");
-    // Ctrl-C reaches the daemon too (same process group); it unmounts and writes everything.
-    // This process only waits for it, so the signals must not end it first.
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&interrupted))
-            .context("cannot install the signal handlers")?;
-    }
     let status = daemon.wait()?;
     if status.success() {
         println!("Unmounted {}.", mountpoint.path.display());

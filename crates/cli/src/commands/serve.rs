@@ -48,6 +48,15 @@ pub fn run(args: &ServeMountArgs) -> anyhow::Result<()> {
     if !secvol_core::secret::disable_core_dumps() {
         log::warn!("could not disable core dumps for the mount daemon");
     }
+    // Installed before mounting: a signal that arrives while the mount is being set up (a
+    // Ctrl-C right after the folder appears) waits in the queue and unmounts cleanly once
+    // the unmounter exists, instead of killing the daemon with changes unwritten.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ])
+    .context("cannot install the signal handlers")?;
     let mut status = io::stdout().lock();
     let mut report = |line: &str| {
         // The caller may be gone (it stopped waiting): nothing more to tell then.
@@ -81,12 +90,6 @@ pub fn run(args: &ServeMountArgs) -> anyhow::Result<()> {
     let unmounter = mount.unmounter();
     {
         let unmounter = unmounter.clone();
-        let mut signals = signal_hook::iterator::Signals::new([
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGINT,
-            signal_hook::consts::SIGHUP,
-        ])
-        .context("cannot install the signal handlers")?;
         std::thread::spawn(move || {
             for signal in signals.forever() {
                 log::info!("signal {signal}: unmounting");
