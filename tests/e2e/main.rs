@@ -14,7 +14,11 @@
 mod harness;
 
 mod apps;
+mod autodismount;
 mod crash;
+mod kit;
 mod lifecycle;
 mod mount;
+mod newuser;
 mod resize;
+mod xvfb;

@@ -12,6 +12,7 @@ pub mod block_set;
 pub mod cipher;
 pub mod container;
 pub mod credential;
+pub mod deferred;
 pub mod destroy;
 pub mod device;
 pub mod error;
@@ -41,6 +42,7 @@ pub use container::{
     Container, CreateOptions, HeaderStatus, UnlockedContainer, create, create_on, create_with,
 };
 pub use credential::{Credential, Keyfile, KeyfileError, KeyslotKind, RecoveryKey};
+pub use deferred::DeferredDevice;
 pub use destroy::{DestroyReport, destroy};
 pub use device::{BlockDevice, DamageByUse, EncryptedDevice, ReadMode, VerifyReport};
 pub use error::{BlockError, ContainerError, HeaderDamage, KdfError};

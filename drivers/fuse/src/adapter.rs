@@ -16,6 +16,7 @@ use fuser::{
 };
 use secvol_fs::{Ctx, Fs, FsError, FsResult, OpenFlags, SetAttr, Timestamp};
 
+use crate::Activity;
 use crate::convert::{
     TTL, XattrReply, fallocate_keep_size, file_attr, file_type, kind_from_mode, perm, rename_flags,
     time_set, xattr_mode, xattr_name_list, xattr_reply,
@@ -38,7 +39,7 @@ const READDIRPLUS_BATCH: usize = 64;
 /// operation in the open transaction; committing that later could corrupt the container, so
 /// the process stops at once (the container then reopens at its last commit, as after a
 /// crash) instead of serving on.
-fn guarded<T>(op: &'static str, f: impl FnOnce() -> T) -> T {
+fn run_guarded<T>(op: &'static str, f: impl FnOnce() -> T) -> T {
     match std::panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
         Err(_) => {
@@ -64,11 +65,21 @@ fn name(name: &OsStr) -> &[u8] {
 /// The driver's state: the file system and the mount's flavour.
 pub(crate) struct SecvolFuse {
     fs: Arc<Fs>,
+    activity: Arc<Activity>,
 }
 
 impl SecvolFuse {
-    pub(crate) fn new(fs: Arc<Fs>) -> Self {
-        SecvolFuse { fs }
+    pub(crate) fn new(fs: Arc<Fs>, activity: Arc<Activity>) -> Self {
+        SecvolFuse { fs, activity }
+    }
+
+    /// [`run_guarded`], noting the request as use of the mount. `statfs` does not count:
+    /// desktops poll it for free space while nobody touches the files.
+    fn guarded<T>(&self, op: &'static str, f: impl FnOnce() -> T) -> T {
+        if op != "statfs" {
+            self.activity.note();
+        }
+        run_guarded(op, f)
     }
 
     fn reply_entry(
@@ -131,7 +142,7 @@ impl Filesystem for SecvolFuse {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name_: &OsStr, reply: ReplyEntry) {
-        let result = guarded("lookup", || self.fs.lookup(parent.0, name(name_)));
+        let result = self.guarded("lookup", || self.fs.lookup(parent.0, name(name_)));
         // No negative caching (ENOENT carries no TTL): names appear only through this mount,
         // but caching absence buys little and costs nothing to leave out.
         self.reply_entry("lookup", parent, result, reply);
@@ -140,11 +151,11 @@ impl Filesystem for SecvolFuse {
     // BATCH_FORGET: fuser's default `batch_forget` calls this for each inode (fuser 0.18 keeps
     // the batch's element type private, so it cannot be overridden).
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        guarded("forget", || self.fs.forget(ino.0, nlookup));
+        self.guarded("forget", || self.fs.forget(ino.0, nlookup));
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match guarded("getattr", || self.fs.getattr(ino.0)) {
+        match self.guarded("getattr", || self.fs.getattr(ino.0)) {
             Ok(attr) => reply.attr(&TTL, &file_attr(&attr)),
             Err(err) => reply.error(errno("getattr", ino.0, &err)),
         }
@@ -184,7 +195,7 @@ impl Filesystem for SecvolFuse {
             ctime: ctime.map(Timestamp::from_system),
             crtime: crtime.map(Timestamp::from_system),
         };
-        let result = guarded("setattr", || {
+        let result = self.guarded("setattr", || {
             if changes == SetAttr::default() {
                 // Nothing the file system stores (only a lock owner or a handle).
                 self.fs.getattr(ino.0)
@@ -199,7 +210,7 @@ impl Filesystem for SecvolFuse {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match guarded("readlink", || self.fs.readlink(ino.0)) {
+        match self.guarded("readlink", || self.fs.readlink(ino.0)) {
             Ok(target) => reply.data(&target),
             Err(err) => reply.error(errno("readlink", ino.0, &err)),
         }
@@ -215,7 +226,7 @@ impl Filesystem for SecvolFuse {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let result = guarded("mknod", || {
+        let result = self.guarded("mknod", || {
             let kind = kind_from_mode(mode)?;
             self.fs
                 .mknod(parent.0, name(name_), kind, perm(mode), rdev, ctx(req))
@@ -232,19 +243,19 @@ impl Filesystem for SecvolFuse {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        let result = guarded("mkdir", || {
+        let result = self.guarded("mkdir", || {
             self.fs.mkdir(parent.0, name(name_), perm(mode), ctx(req))
         });
         self.reply_entry("mkdir", parent, result, reply);
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name_: &OsStr, reply: ReplyEmpty) {
-        let result = guarded("unlink", || self.fs.unlink(parent.0, name(name_)));
+        let result = self.guarded("unlink", || self.fs.unlink(parent.0, name(name_)));
         Self::reply_empty("unlink", parent.0, result, reply);
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name_: &OsStr, reply: ReplyEmpty) {
-        let result = guarded("rmdir", || self.fs.rmdir(parent.0, name(name_)));
+        let result = self.guarded("rmdir", || self.fs.rmdir(parent.0, name(name_)));
         Self::reply_empty("rmdir", parent.0, result, reply);
     }
 
@@ -256,7 +267,7 @@ impl Filesystem for SecvolFuse {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let result = guarded("symlink", || {
+        let result = self.guarded("symlink", || {
             self.fs.symlink(
                 parent.0,
                 name(link_name),
@@ -277,7 +288,7 @@ impl Filesystem for SecvolFuse {
         flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("rename", || {
+        let result = self.guarded("rename", || {
             let flags = rename_flags(flags)?;
             self.fs
                 .rename(parent.0, name(name_), newparent.0, name(newname), flags)
@@ -293,12 +304,12 @@ impl Filesystem for SecvolFuse {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let result = guarded("link", || self.fs.link(ino.0, newparent.0, name(newname)));
+        let result = self.guarded("link", || self.fs.link(ino.0, newparent.0, name(newname)));
         self.reply_entry("link", ino, result, reply);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: KernelOpenFlags, reply: ReplyOpen) {
-        match guarded("open", || {
+        match self.guarded("open", || {
             self.fs.open_file(ino.0, OpenFlags::from_posix(flags.0))
         }) {
             // KEEP_CACHE: the page cache stays valid across opens because every change to
@@ -320,7 +331,7 @@ impl Filesystem for SecvolFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match guarded("read", || self.fs.read(fh.0, offset, size)) {
+        match self.guarded("read", || self.fs.read(fh.0, offset, size)) {
             Ok(data) => reply.data(&data),
             Err(err) => reply.error(errno("read", ino.0, &err)),
         }
@@ -338,7 +349,7 @@ impl Filesystem for SecvolFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match guarded("write", || self.fs.write(fh.0, offset, data)) {
+        match self.guarded("write", || self.fs.write(fh.0, offset, data)) {
             Ok(written) => reply.written(written),
             Err(err) => reply.error(errno("write", ino.0, &err)),
         }
@@ -352,7 +363,7 @@ impl Filesystem for SecvolFuse {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("flush", || self.fs.flush(fh.0));
+        let result = self.guarded("flush", || self.fs.flush(fh.0));
         Self::reply_empty("flush", ino.0, result, reply);
     }
 
@@ -366,7 +377,7 @@ impl Filesystem for SecvolFuse {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("release", || self.fs.release(fh.0));
+        let result = self.guarded("release", || self.fs.release(fh.0));
         Self::reply_empty("release", ino.0, result, reply);
     }
 
@@ -378,12 +389,12 @@ impl Filesystem for SecvolFuse {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("fsync", || self.fs.fsync(fh.0));
+        let result = self.guarded("fsync", || self.fs.fsync(fh.0));
         Self::reply_empty("fsync", ino.0, result, reply);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: KernelOpenFlags, reply: ReplyOpen) {
-        match guarded("opendir", || self.fs.opendir(ino.0)) {
+        match self.guarded("opendir", || self.fs.opendir(ino.0)) {
             Ok(dh) => reply.opened(FileHandle(dh), FopenFlags::empty()),
             Err(err) => reply.error(errno("opendir", ino.0, &err)),
         }
@@ -397,7 +408,7 @@ impl Filesystem for SecvolFuse {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let result = guarded("readdir", || -> FsResult<()> {
+        let result = self.guarded("readdir", || -> FsResult<()> {
             let mut offset = offset;
             loop {
                 let entries = self.fs.readdir(fh.0, offset, READDIR_BATCH)?;
@@ -433,7 +444,7 @@ impl Filesystem for SecvolFuse {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let result = guarded("readdirplus", || -> FsResult<()> {
+        let result = self.guarded("readdirplus", || -> FsResult<()> {
             let mut offset = offset;
             loop {
                 let entries = self.fs.readdir(fh.0, offset, READDIRPLUS_BATCH)?;
@@ -493,7 +504,7 @@ impl Filesystem for SecvolFuse {
         _flags: KernelOpenFlags,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("releasedir", || self.fs.releasedir(fh.0));
+        let result = self.guarded("releasedir", || self.fs.releasedir(fh.0));
         Self::reply_empty("releasedir", ino.0, result, reply);
     }
 
@@ -505,12 +516,12 @@ impl Filesystem for SecvolFuse {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("fsyncdir", || self.fs.fsyncdir(fh.0));
+        let result = self.guarded("fsyncdir", || self.fs.fsyncdir(fh.0));
         Self::reply_empty("fsyncdir", ino.0, result, reply);
     }
 
     fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        match guarded("statfs", || self.fs.statfs()) {
+        match self.guarded("statfs", || self.fs.statfs()) {
             Ok(st) => reply.statfs(
                 st.blocks,
                 st.blocks_free,
@@ -535,7 +546,7 @@ impl Filesystem for SecvolFuse {
         position: u32,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("setxattr", || {
+        let result = self.guarded("setxattr", || {
             if position != 0 {
                 // macOS resource-fork offsets; always 0 on Linux.
                 return Err(FsError::Invalid("xattr position other than 0"));
@@ -547,7 +558,7 @@ impl Filesystem for SecvolFuse {
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name_: &OsStr, size: u32, reply: ReplyXattr) {
-        let result = guarded("getxattr", || {
+        let result = self.guarded("getxattr", || {
             xattr_reply(self.fs.getxattr(ino.0, name(name_))?, size)
         });
         match result {
@@ -558,7 +569,7 @@ impl Filesystem for SecvolFuse {
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let result = guarded("listxattr", || {
+        let result = self.guarded("listxattr", || {
             xattr_reply(xattr_name_list(self.fs.listxattr(ino.0)?), size)
         });
         match result {
@@ -569,14 +580,14 @@ impl Filesystem for SecvolFuse {
     }
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name_: &OsStr, reply: ReplyEmpty) {
-        let result = guarded("removexattr", || self.fs.removexattr(ino.0, name(name_)));
+        let result = self.guarded("removexattr", || self.fs.removexattr(ino.0, name(name_)));
         Self::reply_empty("removexattr", ino.0, result, reply);
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
         // The mount always has default_permissions: the kernel checks permissions itself
         // and normally never asks. Answer for existence only.
-        let result = guarded("access", || self.fs.getattr(ino.0).map(|_| ()));
+        let result = self.guarded("access", || self.fs.getattr(ino.0).map(|_| ()));
         Self::reply_empty("access", ino.0, result, reply);
     }
 
@@ -590,7 +601,7 @@ impl Filesystem for SecvolFuse {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let result = guarded("create", || {
+        let result = self.guarded("create", || {
             self.fs.create(
                 parent.0,
                 name(name_),
@@ -621,7 +632,7 @@ impl Filesystem for SecvolFuse {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("fallocate", || {
+        let result = self.guarded("fallocate", || {
             let keep_size = fallocate_keep_size(mode)?;
             self.fs.fallocate(ino.0, offset, length, keep_size)
         });
@@ -631,7 +642,7 @@ impl Filesystem for SecvolFuse {
     /// macOS: creation time for Finder (`getattrlist`). Not compiled on the Linux machines.
     #[cfg(target_os = "macos")]
     fn getxtimes(&self, _req: &Request, ino: INodeNo, reply: fuser::ReplyXTimes) {
-        match guarded("getxtimes", || self.fs.getattr(ino.0)) {
+        match self.guarded("getxtimes", || self.fs.getattr(ino.0)) {
             Ok(attr) => reply.xtimes(std::time::UNIX_EPOCH, attr.crtime.to_system()),
             Err(err) => reply.error(errno("getxtimes", ino.0, &err)),
         }

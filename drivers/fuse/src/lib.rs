@@ -35,8 +35,9 @@ mod unmount;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use fuser::{Config, MountOption, Session, SessionACL};
 use secvol_fs::Fs;
@@ -133,8 +134,9 @@ pub fn mount(fs: Arc<Fs>, mountpoint: &Path, options: &MountOptions) -> io::Resu
     let mountpoint = mountpoint.canonicalize()?;
     let auto_unmount = cfg!(target_os = "linux");
     let read_only = fs.is_read_only();
+    let activity = Arc::new(Activity::new());
     let session = match Session::new(
-        adapter::SecvolFuse::new(fs.clone()),
+        adapter::SecvolFuse::new(fs.clone(), Arc::clone(&activity)),
         &mountpoint,
         &config(options, read_only, auto_unmount),
     ) {
@@ -153,7 +155,7 @@ pub fn mount(fs: Arc<Fs>, mountpoint: &Path, options: &MountOptions) -> io::Resu
                 mountpoint.display()
             );
             Session::new(
-                adapter::SecvolFuse::new(fs),
+                adapter::SecvolFuse::new(fs, Arc::clone(&activity)),
                 &mountpoint,
                 &config(options, read_only, false),
             )?
@@ -179,7 +181,37 @@ pub fn mount(fs: Arc<Fs>, mountpoint: &Path, options: &MountOptions) -> io::Resu
         unmounter: Unmounter {
             inner: Arc::new(UnmounterInner { mountpoint, ended }),
         },
+        activity,
     })
+}
+
+/// When a mount was last used: the time of the last request from the kernel (other than
+/// `statfs`), for idle timeouts.
+#[derive(Debug)]
+pub struct Activity {
+    start: Instant,
+    /// Milliseconds after `start` of the last request.
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn note(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last_ms.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// How long since the last request (since the mount, if none came).
+    pub fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
 }
 
 /// Readahead window of a mount, in KiB: as large as one request may be (`max_write`), so a
@@ -214,6 +246,7 @@ fn widen_readahead(mountpoint: &Path) {
 pub struct Mount {
     thread: Option<JoinHandle<io::Result<()>>>,
     unmounter: Unmounter,
+    activity: Arc<Activity>,
 }
 
 impl Mount {
@@ -230,6 +263,11 @@ impl Mount {
     /// A handle that unmounts from any thread.
     pub fn unmounter(&self) -> Unmounter {
         self.unmounter.clone()
+    }
+
+    /// When the mount was last used, readable from any thread.
+    pub fn activity(&self) -> Arc<Activity> {
+        Arc::clone(&self.activity)
     }
 
     /// The (canonical) mount point.
@@ -287,6 +325,17 @@ impl Unmounter {
             return Ok(());
         }
         unmount::unmount(&self.inner.mountpoint)
+    }
+
+    /// Detach the mount at once even while programs use it (`umount2(MNT_DETACH)` as root,
+    /// `fusermount3 -u -z` otherwise): it disappears for new users, and [`Mount::wait`]
+    /// returns once the programs holding files inside have closed them. For a container whose
+    /// drive is gone, where waiting for a clean unmount could hang.
+    pub fn unmount_lazily(&self) -> io::Result<()> {
+        if self.inner.ended.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        unmount::unmount_lazily(&self.inner.mountpoint)
     }
 
     /// The (canonical) mount point.

@@ -11,9 +11,11 @@ pub mod header;
 pub mod import;
 pub mod info;
 pub mod key;
+pub mod kit;
 pub mod mount;
 pub mod passwd;
 pub mod resize;
+pub mod serve;
 pub mod shred;
 pub mod volume;
 

@@ -77,6 +77,9 @@ struct Slot {
 /// The database, its one write transaction, and its readers.
 pub(crate) struct Store {
     device: Arc<dyn BlockDevice>,
+    /// The stack `device` tops: told to let writes through before the first change is
+    /// persisted ([`DeviceStack::go_live`]).
+    stack: DeviceStack,
     /// Opened on a read-only stack: every change is refused and nothing is committed.
     read_only: bool,
     options: FsOptions,
@@ -112,6 +115,7 @@ impl Store {
         let usable_bytes = usable_for_capacity(capacity);
         Ok(Arc::new(Store {
             device,
+            stack: stack.clone(),
             read_only: stack.mode().is_read_only(),
             policy: CommitPolicy::new(&options, capacity),
             options,
@@ -293,6 +297,13 @@ impl Store {
         if !to_persist {
             // Nothing to persist: dropping the transaction aborts it without any I/O.
             return Ok(());
+        }
+        // The first change of the session: what the storage engine wrote while it opened
+        // (held in memory until now, see `secvol_core::deferred`) goes to the container first.
+        if let Err(err) = self.stack.go_live() {
+            let err = FsError::from(err);
+            self.engine_mut().stop(err.to_string());
+            return Err(err);
         }
         let txn = match open {
             Some(txn) => txn,
