@@ -16,6 +16,7 @@ pub mod deferred;
 pub mod destroy;
 pub mod device;
 pub mod error;
+mod forward;
 pub mod geometry;
 pub mod header;
 pub mod kdf;

@@ -16,10 +16,10 @@ use crate::block_set::BlockSet;
 use crate::deferred::DeferredDevice;
 use crate::device::{BlockDevice, ReadMode};
 use crate::error::BlockError;
+use crate::forward::{forward_device_changes, forward_device_facts};
 use crate::overlay::OverlayDevice;
 use crate::read_ahead::ReadAheadDevice;
 use crate::recorder::ReadRecorder;
-use crate::worker::forward_device_facts;
 use crate::write_behind::WriteBehindDevice;
 
 /// What the device stack is for.
@@ -151,23 +151,9 @@ struct LenientReads {
 impl BlockDevice for LenientReads {
     forward_device_facts!(inner);
 
-    fn set_len(&self, len: u64) -> Result<(), BlockError> {
-        self.inner.set_len(len)
-    }
+    forward_device_changes!(inner);
 
     fn read_blocks(&self, first: u64, buf: &mut [u8], _mode: ReadMode) -> Result<(), BlockError> {
         self.inner.read_blocks(first, buf, ReadMode::Lenient)
-    }
-
-    fn write_blocks(&self, first: u64, data: &[u8]) -> Result<(), BlockError> {
-        self.inner.write_blocks(first, data)
-    }
-
-    fn write_blocks_owned(&self, first: u64, data: Vec<u8>) -> Result<(), BlockError> {
-        self.inner.write_blocks_owned(first, data)
-    }
-
-    fn sync(&self) -> Result<(), BlockError> {
-        self.inner.sync()
     }
 }
