@@ -21,6 +21,7 @@
 mod commands;
 mod error;
 mod exit;
+#[cfg(unix)]
 mod mounts;
 mod password;
 mod progress;

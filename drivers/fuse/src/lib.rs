@@ -27,6 +27,10 @@
 //! kernel device through its own cloned descriptor (`clone_fd`), so reads, writes and lookups
 //! are handled in parallel; `Fs` is thread-safe.
 
+// FUSE exists on Linux and macOS only: elsewhere this crate is empty (Windows mounts through
+// drivers/winfsp).
+#![cfg(unix)]
+
 mod adapter;
 mod convert;
 mod errno;

@@ -8,6 +8,12 @@ pub mod files;
 pub mod header;
 pub mod info;
 pub mod key;
+#[cfg(unix)]
+pub mod mount;
+// Windows mounts (WinFsp drive letters) behind the same function names as the Unix module,
+// so the dispatch in main.rs stays one list.
+#[cfg(windows)]
+#[path = "mount_windows.rs"]
 pub mod mount;
 pub mod passwd;
 pub mod volume;
