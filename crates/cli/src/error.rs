@@ -70,7 +70,10 @@ pub enum CliError {
     /// Files inside a mount are still open and `--force` was not given.
     #[cfg_attr(
         windows,
-        allow(dead_code, reason = "Windows cannot name the processes holding files yet")
+        allow(
+            dead_code,
+            reason = "Windows cannot name the processes holding files yet"
+        )
     )]
     #[error(
         "files in {} are still in use by: {holders}. Close them (and leave the folder), then \

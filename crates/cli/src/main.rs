@@ -21,6 +21,8 @@
 mod commands;
 mod error;
 mod exit;
+#[cfg(any(windows, test))]
+mod mount_records;
 #[cfg(unix)]
 mod mounts;
 mod password;
