@@ -23,8 +23,13 @@ mod error;
 mod exit;
 #[cfg(any(windows, test))]
 mod mount_records;
-#[cfg(unix)]
+// The mount table and holders of open files: /proc on Linux, ps/mount/lsof on macOS.
+#[cfg(all(unix, not(target_os = "macos")))]
 mod mounts;
+#[cfg(any(target_os = "macos", test))]
+mod mounts_macos;
+#[cfg(target_os = "macos")]
+use mounts_macos as mounts;
 mod password;
 mod progress;
 mod size;
