@@ -20,6 +20,13 @@ start=$SECONDS
 
 step "build secvol.exe and the test programs (mingw-w64)"
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
+# No WinFsp SDK here: a delay-load import library made from the list of the functions
+# secvol uses (WinFsp's DLL is then needed only when mounting, never under Wine).
+winfsp_lib="$CROSS_DIR/winfsp-lib"
+mkdir -p "$winfsp_lib"
+x86_64-w64-mingw32-dlltool --input-def ci/cross/winfsp/winfsp-x64.def \
+    --dllname winfsp-x64.dll --output-delaylib "$winfsp_lib/libwinfsp-x64.a"
+export CROSS_RUSTFLAGS="-C link-arg=-L$winfsp_lib -C link-arg=-lwinfsp-x64 -C link-arg=-ldelayimp"
 cross_cargo "$target" build --quiet -p secvol
 tests_json="$CROSS_DIR/wine-tests.json"
 cross_cargo "$target" test --quiet --no-run --message-format=json \

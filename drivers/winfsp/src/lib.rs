@@ -12,7 +12,7 @@
 //! # Platforms
 //!
 //! `names`, `convert` and `ntstatus` are plain Rust, compiled and unit-tested on Linux. The
-//! adapter and [`mount`] exist on Windows only; CI type-checks them for
+//! adapter and `mount` exist on Windows only; CI type-checks them for
 //! `x86_64-pc-windows-msvc` and `-gnu` (winfsp_wrs's pre-generated bindings) but cannot run
 //! them: the WinFsp kernel driver needs Windows (docs/platforms.md).
 
