@@ -26,7 +26,9 @@ pw=$(win "$work/pw")
 pw2=$(win "$work/pw2")
 
 secvol create "$box" --size 16M --password-file "$pw" --scrypt-log-n 10 >/dev/null
-secvol info "$box" | grep -q "AES-256-GCM\|aes-256-gcm" || fail "info"
+# Outputs are captured first: `grep -q` closing a pipe early would fail the writer.
+info=$(secvol info "$box")
+grep -qi "aes-256-gcm" <<<"$info" || fail "info: $info"
 secvol put "$(win "$work/in/Akten")" "${box}:\\" --password-file "$pw" 2>/dev/null
 secvol put "$(win "$work/in/leer.txt")" "${box}:/" --password-file "$pw" 2>/dev/null
 listing=$(secvol ls "${box}:\\Akten" --password-file "$pw")
@@ -41,7 +43,8 @@ secvol rm "${box}:/Neu/leer.txt" --password-file "$pw"
 secvol check "$box" --password-file "$pw" >/dev/null || fail "check"
 secvol passwd "$box" --password-file "$pw" --new-password-file "$pw2" --scrypt-log-n 10 >/dev/null
 if secvol ls "$box" --password-file "$pw" >/dev/null 2>&1; then fail "old password still opens"; fi
-secvol ls "$box" --password-file "$pw2" | grep -q "Akten" || fail "new password"
+root=$(secvol ls "$box" --password-file "$pw2")
+grep -q "Akten" <<<"$root" || fail "new password: $root"
 secvol header backup "$box" "$(win "$work/header.bak")" --password-file "$pw2" >/dev/null
 [[ -s "$work/header.bak" ]] || fail "header backup"
 # A bare drive letter is not a container.

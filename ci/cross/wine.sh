@@ -19,18 +19,18 @@ step() { printf -- '--> %s\n' "$*"; }
 start=$SECONDS
 
 step "build secvol.exe and the test programs (mingw-w64)"
-export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc
 # No WinFsp SDK here: a delay-load import library made from the list of the functions
-# secvol uses (WinFsp's DLL is then needed only when mounting, never under Wine).
-winfsp_lib="$CROSS_DIR/winfsp-lib"
-mkdir -p "$winfsp_lib"
+# secvol uses (WinFsp's DLL is then needed only when mounting, never under Wine), added by
+# the linker wrapper.
+export SECVOL_WINFSP_LIB="$CROSS_DIR/winfsp-lib"
+mkdir -p "$SECVOL_WINFSP_LIB"
 x86_64-w64-mingw32-dlltool --input-def ci/cross/winfsp/winfsp-x64.def \
-    --dllname winfsp-x64.dll --output-delaylib "$winfsp_lib/libwinfsp-x64.a"
-export CROSS_RUSTFLAGS="-C link-arg=-L$winfsp_lib -C link-arg=-lwinfsp-x64 -C link-arg=-ldelayimp"
+    --dllname winfsp-x64.dll --output-delaylib "$SECVOL_WINFSP_LIB/libwinfsp-x64.a"
+export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER="$PWD/ci/cross/mingw-link.sh"
 cross_cargo "$target" build --quiet -p secvol
 tests_json="$CROSS_DIR/wine-tests.json"
 cross_cargo "$target" test --quiet --no-run --message-format=json \
-    -p secvol-core -p secvol-fs -p secvol-winfsp >"$tests_json"
+    --lib --tests -p secvol-core -p secvol-fs -p secvol-winfsp >"$tests_json"
 mapfile -t test_programs < <(python3 -c '
 import json, sys
 for line in open(sys.argv[1]):
