@@ -4,10 +4,11 @@
 # with the original), mkdir, mv, rm, check, passwd, header backup.
 #
 #   ci/cross/wine-smoke.sh PATH/TO/secvol.exe      (ci/cross/wine.sh calls it)
-set -euo pipefail
+set -Eeuo pipefail
 exe=$1
 work=$(mktemp -d "${TMPDIR:-/tmp}/secvol-wine.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+trap 'echo "FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 # Wine shows the Linux file system as drive Z:.
 win() { winepath -w "$1" 2>/dev/null; }
@@ -35,7 +36,7 @@ listing=$(secvol ls "${box}:\\Akten" --password-file "$pw")
 grep -q "scan.bin" <<<"$listing" || fail "ls: $listing"
 [[ "$(secvol cat "${box}:\\Akten\\2026\\befund.txt" --password-file "$pw")" == $'Befund\r' ]] || fail "cat"
 # get of a directory: the bug that needed FILE_FLAG_BACKUP_SEMANTICS.
-secvol get "${box}:/Akten" "$(win "$work/out")" --password-file "$pw" 2>/dev/null
+secvol get "${box}:/Akten" "$(win "$work/out")" --password-file "$pw"
 diff -r "$work/in/Akten" "$work/out/Akten" || fail "get of a directory differs"
 secvol mkdir "${box}:\\Neu" --password-file "$pw"
 secvol mv "${box}:/leer.txt" "${box}:/Neu/leer.txt" --password-file "$pw"
