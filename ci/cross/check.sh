@@ -16,7 +16,7 @@ source ci/cross/env.bash
 targets=("$@")
 ((${#targets[@]} > 0)) || targets=(x86_64-pc-windows-gnu x86_64-pc-windows-msvc x86_64-apple-darwin aarch64-apple-darwin)
 
-ci/cross/sysroot.sh "${targets[@]}" >/dev/null
+ci/cross/sysroot.sh "${targets[@]}" | grep -v "^/"
 # fuser's build script asks pkg-config for macFUSE when the target is macOS.
 export PKG_CONFIG_ALLOW_CROSS=1
 export PKG_CONFIG_PATH="$PWD/ci/cross/macfuse${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
