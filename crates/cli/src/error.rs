@@ -91,6 +91,13 @@ pub enum CliError {
         mountpoint: PathBuf,
     },
     /// Files inside a mount are still open and `--force` was not given.
+    #[cfg_attr(
+        windows,
+        allow(
+            dead_code,
+            reason = "Windows cannot name the processes holding files yet"
+        )
+    )]
     #[error(
         "files in {} are still in use by: {holders}. Close them (and leave the folder), then \
          try again, or use 'secvol unmount --force' to detach it now (the data of those files \

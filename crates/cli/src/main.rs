@@ -18,6 +18,7 @@
 //! Layout: this file holds the clap definitions and the dispatch only; each command family
 //! lives in `commands/<name>.rs`.
 
+#[cfg(unix)]
 mod auto_dismount;
 mod commands;
 #[cfg(unix)]
@@ -27,7 +28,15 @@ mod dialog;
 mod duration;
 mod error;
 mod exit;
+#[cfg(any(windows, test))]
+mod mount_records;
+// The mount table and holders of open files: /proc on Linux, ps/mount/lsof on macOS.
+#[cfg(all(unix, not(target_os = "macos")))]
 mod mounts;
+#[cfg(any(target_os = "macos", test))]
+mod mounts_macos;
+#[cfg(target_os = "macos")]
+use mounts_macos as mounts;
 mod password;
 mod progress;
 mod shred;
@@ -1039,8 +1048,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Resize(args) => commands::resize::run(&args),
         Command::Destroy(args) => commands::destroy::run(&args),
         Command::Kit(args) => commands::kit::run(&args),
+        #[cfg(unix)]
         Command::ServeMount(args) => commands::serve::run(&args),
+        #[cfg(windows)]
+        Command::ServeMount(args) => commands::mount::serve(&args),
+        #[cfg(unix)]
         Command::ReapMount(args) => commands::serve::reap(&args),
+        #[cfg(not(unix))]
+        Command::ReapMount(_) => anyhow::bail!("reap-mount exists on Unix systems only"),
     }
 }
 

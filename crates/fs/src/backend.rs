@@ -266,7 +266,7 @@ mod redb_header_tests {
 
     use secvol_core::testing::MemStorage;
     use secvol_core::{
-        BlockDevice, CipherSuite, CreateOptions, DeviceMode, ReadMode, ScryptParams, SecretString,
+        CipherSuite, CreateOptions, DeviceMode, ReadMode, ScryptParams, SecretString,
     };
 
     use super::*;

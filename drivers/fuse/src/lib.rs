@@ -14,10 +14,11 @@
 //! # Platforms
 //!
 //! Built and tested on Linux (fuser's pure-Rust mount, `fusermount3` for auto-unmount and for
-//! non-root users). The macOS paths are written against fuser's macOS API but were **not
-//! compiled** on the project's Linux machines: `getxtimes`, the `renamex_np` flag values
-//! (`RENAME_EXCL`, `RENAME_SWAP`), `unmount(2)` instead of `umount2(2)`, and the
-//! single-threaded session (fuser allows several request threads only on Linux). macOS also
+//! non-root users). The macOS paths are written against fuser's macOS API and type-checked
+//! in CI (clippy for x86_64- and aarch64-apple-darwin, docs/platforms.md) but never run:
+//! `getxtimes`, the `renamex_np` flag values (`RENAME_EXCL`, `RENAME_SWAP`), `unmount(2)`
+//! instead of `umount2(2)`, and the single-threaded session (fuser allows several request
+//! threads only on Linux). macOS also
 //! gets fuser's fixed INIT flags, which include `FUSE_CASE_INSENSITIVE` although the file
 //! system is case-sensitive; fuser offers no way to drop it.
 //!
@@ -26,6 +27,10 @@
 //! On Linux, `MountOptions::threads` request loops (fuser's `n_threads`), each reading the
 //! kernel device through its own cloned descriptor (`clone_fd`), so reads, writes and lookups
 //! are handled in parallel; `Fs` is thread-safe.
+
+// FUSE exists on Linux and macOS only: elsewhere this crate is empty (Windows mounts through
+// drivers/winfsp).
+#![cfg(unix)]
 
 mod adapter;
 mod convert;
