@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use redb::{Database, Durability, ReadableDatabase, WriteTransaction};
+use redb::{Database, Durability, WriteTransaction};
 use secvol_core::{BlockDevice, DeviceStack};
 
 use self::engine::Engine;
@@ -36,7 +36,7 @@ pub(crate) use self::space::{Counters, usable_for_capacity};
 pub(crate) use self::tx::{INODE_CACHE_LIMIT, InodeCache, Tx, TxError, TxResult};
 use crate::error::{FsError, FsResult, storage_error};
 use crate::schema::{META, META_INODE_COUNT, META_NEXT_INO, META_USED_BYTES};
-use crate::view::{DirtySet, Reader};
+use crate::view::{DirtySet, LazySnapshot, Reader};
 
 /// Tuning of a mounted file system.
 #[derive(Debug, Clone)]
@@ -245,21 +245,20 @@ impl Store {
             // larger than needed (a reader then runs under the lock), never smaller.
             let dirty = self.dirty_set();
             let engine = self.engine();
-            match engine.db()?.begin_read() {
-                Ok(txn) => match op(&Reader::of_commit(&txn, &dirty)) {
-                    Ok(value) => return Ok(value),
-                    Err(TxError::NeedsWriteView) => {}
-                    Err(TxError::Storage(err)) => {
-                        // As for a failure under the lock: the storage engine is not trusted
-                        // until the container is opened again.
-                        drop(txn);
-                        drop(engine);
-                        let mut slot = self.lock();
-                        return Err(self.storage_failure(&mut slot, err));
-                    }
-                    Err(other) => return Err(other.into_fs_error()),
-                },
-                Err(err) => log::debug!("no read transaction ({err}); reading under the lock"),
+            let snapshot = LazySnapshot::new(engine.db()?);
+            let failure = match op(&Reader::of_commit(&snapshot, &dirty)) {
+                Ok(value) => return Ok(value),
+                Err(TxError::NeedsWriteView) => None,
+                Err(TxError::Storage(err)) => Some(err),
+                Err(other) => return Err(other.into_fs_error()),
+            };
+            drop(snapshot);
+            drop(engine);
+            if let Some(err) = failure {
+                // As for a failure under the lock: the storage engine is not trusted until
+                // the container is opened again.
+                let mut slot = self.lock();
+                return Err(self.storage_failure(&mut slot, err));
             }
         }
         self.run(false, |tx| op(&tx.reader))
