@@ -174,8 +174,10 @@ impl Reader<'_> {
             let part = &mut out[done..done + n];
             let value = table.get((ino, index))?;
             let stored: &[u8] = value.as_ref().map_or(&[], |v| v.value());
-            let available = stored.len().saturating_sub(within).min(n);
-            part[..available].copy_from_slice(&stored[within..within + available]);
+            // A read may start past the end of the zero-trimmed value.
+            let start = within.min(stored.len());
+            let available = (stored.len() - start).min(n);
+            part[..available].copy_from_slice(&stored[start..start + available]);
             part[available..].fill(0);
             done += n;
             pos += n as u64;
