@@ -53,7 +53,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
-/// `90 s`, `30 min`, `1 h 30 min` for messages.
+/// `90 s`, `30 min`, `1 h 30 min` for messages (of the Unix auto-dismount).
+#[cfg(unix)]
 pub fn duration_text(duration: Duration) -> String {
     let secs = duration.as_secs();
     let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
@@ -88,6 +89,7 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
     #[test]
     fn durations_read_well_in_messages() {
         assert_eq!(duration_text(Duration::from_secs(90)), "1 min 30 s");

@@ -30,13 +30,18 @@ mod error;
 mod exit;
 #[cfg(any(windows, test))]
 mod mount_records;
-// The mount table and holders of open files: /proc on Linux, ps/mount/lsof on macOS.
+// The mount table and holders of open files: /proc on Linux, ps/mount/lsof on macOS, the
+// daemons' mount records on Windows.
 #[cfg(all(unix, not(target_os = "macos")))]
 mod mounts;
 #[cfg(any(target_os = "macos", test))]
 mod mounts_macos;
 #[cfg(target_os = "macos")]
 use mounts_macos as mounts;
+#[cfg(windows)]
+mod mounts_windows;
+#[cfg(windows)]
+use mounts_windows as mounts;
 mod password;
 mod progress;
 mod shred;

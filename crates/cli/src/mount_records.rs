@@ -3,7 +3,8 @@
 //! `secvol list` / `unmount` read them. A record whose daemon is gone is stale and ignored
 //! (and removed by the next `list`).
 //!
-//! The record is four `key=value` lines (container, mountpoint, mode, pid); nothing secret.
+//! The record is `key=value` lines (container, mountpoint, mode, pid, and the daemon's log
+//! when it keeps one); nothing secret.
 //! This module only reads and writes records; it is compiled for tests on every OS.
 
 use std::path::{Path, PathBuf};
@@ -19,18 +20,24 @@ pub struct MountRecord {
     pub read_only: bool,
     /// The daemon's process id.
     pub pid: u32,
+    /// The daemon's log file (state folder), if it keeps one.
+    pub log: Option<PathBuf>,
 }
 
 impl MountRecord {
     /// The record's text.
     pub fn to_text(&self) -> String {
-        format!(
+        let mut text = format!(
             "container={}\nmountpoint={}\nmode={}\npid={}\n",
             self.container.display(),
             self.mountpoint,
             if self.read_only { "ro" } else { "rw" },
             self.pid
-        )
+        );
+        if let Some(log) = &self.log {
+            text.push_str(&format!("log={}\n", log.display()));
+        }
+        text
     }
 
     /// Parse a record; `None` if a field is missing or malformed.
@@ -48,6 +55,7 @@ impl MountRecord {
                 _ => return None,
             },
             pid: field("pid")?.parse().ok()?,
+            log: field("log").map(PathBuf::from),
         })
     }
 
@@ -100,9 +108,17 @@ mod tests {
             mountpoint: "T:".into(),
             read_only: false,
             pid: 4242,
+            log: None,
         };
         assert_eq!(MountRecord::parse(&record.to_text()), Some(record.clone()));
         assert_eq!(record.file_name(), "4242.mount");
+        let logged = MountRecord {
+            log: Some(PathBuf::from(
+                r"C:\Users\desk\AppData\Local\secvol\mount-1.log",
+            )),
+            ..record.clone()
+        };
+        assert_eq!(MountRecord::parse(&logged.to_text()), Some(logged));
         assert_eq!(
             MountRecord::parse("container=x\nmountpoint=T:\nmode=rw\n"),
             None
@@ -126,6 +142,7 @@ mod tests {
             mountpoint: "T:".into(),
             read_only: true,
             pid: 1,
+            log: None,
         };
         assert!(record.matches(Path::new("t:\\")));
         assert!(record.matches(Path::new("/nonexistent/TimeAcct.sec")));

@@ -19,6 +19,7 @@ pub fn current_ctx() -> Ctx {
 
 /// Have the child started by `command` killed when this process dies (Linux), so that a
 /// helper such as a `gdbus monitor` does not outlive a mount daemon that was killed.
+#[cfg(unix)]
 pub fn end_with_parent(command: &mut std::process::Command) {
     #[cfg(target_os = "linux")]
     {

@@ -499,7 +499,8 @@ fn bring_in(from: &Path, to: &Path) -> anyhow::Result<String> {
     check_closed_container(from)?;
     match std::fs::rename(from, to) {
         Ok(()) => return Ok(format!("moved from {}", from.display())),
-        Err(err) if err.raw_os_error() == Some(libc::EXDEV) => {}
+        // EXDEV on Unix, ERROR_NOT_SAME_DEVICE on Windows.
+        Err(err) if err.kind() == std::io::ErrorKind::CrossesDevices => {}
         Err(err) => {
             return Err(err)
                 .with_context(|| format!("cannot move {} to {}", from.display(), to.display()));

@@ -14,6 +14,7 @@ pub mod key;
 pub mod kit;
 #[cfg(unix)]
 pub mod mount;
+pub mod mount_common;
 // Windows mounts (WinFsp drive letters) behind the same function names as the Unix module,
 // so the dispatch in main.rs stays one list.
 #[cfg(windows)]

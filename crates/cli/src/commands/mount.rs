@@ -16,24 +16,25 @@
 //! message box too. A mount folder that `mount` created is removed again if the mount fails,
 //! so nothing a script writes next can land unencrypted on the host disk.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use secrecy::{ExposeSecret, SecretString};
 use secvol_core::{Access, Container, ContainerError};
-use zeroize::Zeroizing;
 
+use super::mount_common::{
+    self, DaemonSecret, LogFile, MountRow, Started, print_mounts, show_error,
+};
 use super::{display_name, open_container};
 use crate::credentials::{self, UnlockWith};
 use crate::dialog::{self, Dialog, MessageKind};
 use crate::error::CliError;
 use crate::mounts::{self, DAEMON_SUBCOMMAND, MountEntry};
 use crate::password;
-use crate::{MountArgs, UnmountArgs, exit, state};
+use crate::{MountArgs, UnmountArgs, exit};
 
 /// glibc's limit on malloc arenas, set for the daemon (unless the user set it). By default
 /// glibc gives each thread that allocates its own arena, up to 8 per core, and freed pages
@@ -46,9 +47,6 @@ const DAEMON_MALLOC_ARENAS: &str = "2";
 /// How long `unmount` waits for the daemon to write everything and exit.
 const DAEMON_EXIT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// How many passwords the password box asks for before `mount` gives up.
-const PASSWORD_BOX_ATTEMPTS: usize = 5;
-
 /// `secvol mount CONTAINER MOUNTPOINT`.
 pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
     let dialog = dialog::for_command(args.gui, args.password_file.is_none())?;
@@ -57,35 +55,6 @@ pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
         show_error(dialog, "Not mounted", err);
     }
     result
-}
-
-/// Show `err` in a message box (not a cancel: the user knows). A box that cannot be shown
-/// changes nothing: the error also goes to standard error.
-fn show_error(dialog: &Dialog, title: &str, err: &anyhow::Error) {
-    if matches!(err.downcast_ref(), Some(CliError::Cancelled)) {
-        return;
-    }
-    let text = match err.downcast_ref() {
-        // The terminal's text suggests --force; at the desk, closing the program is the answer.
-        Some(CliError::MountBusy {
-            mountpoint,
-            holders,
-        }) => format!(
-            "The files in {} are still in use by: {holders}.\n\nSave your work and close that \
-             program, then dismount again. Do not remove the drive yet.",
-            mountpoint.display()
-        ),
-        _ => capitalized(&exit::one_line(err)),
-    };
-    let _ = dialog.message(MessageKind::Error, title, &text);
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
@@ -106,13 +75,7 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
     let mut mountpoint = MountFolder::prepare(&args.mountpoint, args.allow_non_empty)?;
     let name = display_name(container_path);
 
-    let log = match state::new_mount_log() {
-        Ok(path) => Some(LogFile(path)),
-        Err(err) => {
-            eprintln!("warning: the mount's log cannot be kept in the state folder: {err}");
-            None
-        }
-    };
+    let log = LogFile::create();
     let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
     // A keyfile or recovery key goes to the daemon as credential lines (credentials.rs),
     // read once, on the terminal or from files.
@@ -165,19 +128,7 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
         match daemon {
             Started::Ready(child, warnings) => break (child, warnings),
             Started::Failed { code, message } => {
-                if let Some(dialog) = dialog
-                    && handoff.is_none()
-                    && code == exit::WRONG_PASSWORD
-                    && attempt < PASSWORD_BOX_ATTEMPTS
-                {
-                    dialog.message(
-                        MessageKind::Error,
-                        "Wrong password",
-                        &format!(
-                            "That password does not open {name}.\n\nCheck Caps Lock and the \
-                             keyboard layout, then try again."
-                        ),
-                    )?;
+                if handoff.is_none() && mount_common::ask_again(dialog, &name, code, attempt)? {
                     continue;
                 }
                 return Err(CliError::Reported { code, message }.into());
@@ -205,21 +156,13 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
             super::shell_word(&mountpoint.path)
         );
         if let Some(dialog) = dialog {
-            let mut text = format!(
-                "{name} is open: its files are in {}{}.\n\nDismount it before you remove the \
-                 drive.",
-                mountpoint.path.display(),
-                if args.read_only { " (read-only)" } else { "" }
+            mount_common::show_mounted(
+                dialog,
+                &name,
+                &mountpoint.path.display().to_string(),
+                args.read_only,
+                &warnings,
             );
-            let kind = if warnings.is_empty() {
-                MessageKind::Info
-            } else {
-                for warning in &warnings {
-                    text.push_str(&format!("\n\nWarning: {warning}"));
-                }
-                MessageKind::Warning
-            };
-            let _ = dialog.message(kind, "Mounted", &text);
         }
         return Ok(());
     }
@@ -253,25 +196,6 @@ fn check_fuse_helper() -> anyhow::Result<()> {
          (or umount) removes it"
     );
     Ok(())
-}
-
-/// What became of a daemon: serving, or stopped with the error it reported.
-enum Started {
-    /// Serving; the header warnings it reported (already printed).
-    Ready(Child, Vec<String>),
-    Failed {
-        code: u8,
-        message: String,
-    },
-}
-
-/// What opens the container, as the daemon receives it on its standard input.
-enum DaemonSecret<'a> {
-    /// The password line.
-    Password(SecretString),
-    /// A keyfile's digest or a recovery key, with a password where needed (credential
-    /// lines, `credentials.rs`).
-    Credentials(&'a credentials::Secrets),
 }
 
 /// Start the daemon, hand it the password (or credentials), and wait for its verdict.
@@ -321,43 +245,8 @@ fn spawn_daemon(
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command.stderr(Stdio::null());
     }
-    let mut daemon = command.spawn().context("cannot start the mount daemon")?;
-    {
-        let mut stdin = daemon.stdin.take().expect("stdin is piped");
-        // A daemon that died early is reported below from its status line or exit status.
-        match &secret {
-            DaemonSecret::Password(password) => {
-                let mut line = Zeroizing::new(password.expose_secret().as_bytes().to_vec());
-                line.push(b'\n');
-                let _ = stdin.write_all(&line);
-            }
-            DaemonSecret::Credentials(secrets) => {
-                let _ = credentials::write_handoff(&mut stdin, secrets);
-            }
-        }
-    }
-    drop(secret);
-
-    let status = BufReader::new(daemon.stdout.take().expect("stdout is piped"));
-    let mut warnings = Vec::new();
-    for line in status.lines() {
-        let line = line.unwrap_or_default();
-        if let Some(warning) = line.strip_prefix("warning: ") {
-            eprintln!("warning: {warning}");
-            warnings.push(warning.to_owned());
-        } else if line == "ready" {
-            return Ok(Started::Ready(daemon, warnings));
-        } else if let Some(error) = line.strip_prefix("error ") {
-            let (code, message) = error.split_once(' ').unwrap_or(("1", error));
-            let _ = daemon.wait();
-            return Ok(Started::Failed {
-                code: code.parse().unwrap_or(exit::OTHER),
-                message: message.to_owned(),
-            });
-        }
-    }
-    let status = daemon.wait()?;
-    bail!("the mount daemon stopped before the container was mounted ({status})");
+    let daemon = command.spawn().context("cannot start the mount daemon")?;
+    mount_common::hand_over_and_wait(daemon, secret)
 }
 
 /// The mount point, and the folders `mount` created for it: removed again (if still empty)
@@ -434,23 +323,6 @@ fn missing_ancestors(path: &Path) -> Vec<PathBuf> {
         .take_while(|dir| !dir.as_os_str().is_empty() && std::fs::symlink_metadata(dir).is_err())
         .map(Path::to_path_buf)
         .collect()
-}
-
-/// A mount's new log file: removed again if the mount fails and nothing was logged.
-struct LogFile(PathBuf);
-
-impl LogFile {
-    fn keep(self) {
-        std::mem::forget(self);
-    }
-}
-
-impl Drop for LogFile {
-    fn drop(&mut self) {
-        if std::fs::metadata(&self.0).is_ok_and(|meta| meta.len() == 0) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
 }
 
 /// `secvol unmount MOUNTPOINT|CONTAINER`, `secvol unmount --all`.
@@ -720,69 +592,20 @@ pub fn list() -> anyhow::Result<()> {
         println!("No secvol container is mounted.");
         return Ok(());
     }
-    let mut notes = Vec::new();
-    let rows: Vec<[String; 5]> = entries
+    let rows = entries
         .iter()
         .map(|entry| {
             let daemon = mounts::daemon(&entry.mountpoint);
-            let log = daemon.as_ref().and_then(|daemon| daemon.log.clone());
-            let health = match state::health(log.as_deref()) {
-                state::Health::Clean => "clean".to_owned(),
-                state::Health::Unknown => "-".to_owned(),
-                state::Health::Errors { count, first } => {
-                    notes.push(format!(
-                        "{}: {count} error(s) logged, the first: {first}",
-                        entry.mountpoint.display()
-                    ));
-                    format!("{count} error(s)")
-                }
-            };
-            if let Some(log) = &log {
-                notes.push(format!(
-                    "{}: log {}",
-                    entry.mountpoint.display(),
-                    log.display()
-                ));
+            MountRow {
+                container: entry.container.clone(),
+                mountpoint: entry.mountpoint.display().to_string(),
+                read_only: entry.read_only,
+                log: daemon.as_ref().and_then(|daemon| daemon.log.clone()),
+                pid: daemon.map(|daemon| daemon.pid),
             }
-            [
-                entry.container.display().to_string(),
-                entry.mountpoint.display().to_string(),
-                if entry.read_only { "ro" } else { "rw" }.to_owned(),
-                health,
-                daemon.map_or_else(|| "-".to_owned(), |daemon| daemon.pid.to_string()),
-            ]
         })
-        .collect();
-    let header = ["CONTAINER", "MOUNTPOINT", "MODE", "HEALTH", "PID"].map(str::to_owned);
-    let widths: Vec<usize> = (0..5)
-        .map(|i| {
-            rows.iter()
-                .chain(std::iter::once(&header))
-                .map(|row| row[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in std::iter::once(&header).chain(rows.iter()) {
-        println!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            row[4],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3]
-        );
-    }
-    if !notes.is_empty() {
-        println!();
-        for note in notes {
-            println!("{note}");
-        }
-    }
+        .collect::<Vec<_>>();
+    print_mounts(&rows);
     Ok(())
 }
 
@@ -818,11 +641,5 @@ mod tests {
         ));
         drop(MountFolder::prepare(dir.path(), true).unwrap());
         assert!(dir.path().join("note.txt").exists());
-    }
-
-    #[test]
-    fn messages_start_with_a_capital() {
-        assert_eq!(capitalized("wrong password"), "Wrong password");
-        assert_eq!(capitalized(""), "");
     }
 }

@@ -15,21 +15,25 @@
 //! `--allow-other` (a WinFsp drive letter is visible in the mounting user's session only).
 //! Compiled for Windows in CI, never run there (docs/platforms.md).
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::os::windows::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use secrecy::ExposeSecret;
-use secvol_core::{Access, BlockDevice};
+use secvol_core::{Access, DeviceMode};
 use secvol_fs::{Fs, FsOptions};
-use zeroize::Zeroizing;
 
+use super::mount_common::{
+    self, DaemonSecret, LogFile, MountRow, Started, print_mounts, show_error,
+};
 use super::{display_name, header_warning, open_container};
+use crate::credentials::{self, UnlockWith};
+use crate::dialog::{self, Dialog, MessageKind};
 use crate::error::CliError;
 use crate::mount_records::{MountRecord, normalize_drive};
+use crate::mounts;
 use crate::password::{self, PasswordSource};
 use crate::sys::windows as win;
 use crate::{MountArgs, ServeMountArgs, UnmountArgs, exit};
@@ -47,46 +51,9 @@ const DAEMON_EXIT_TIMEOUT_MS: u32 = 600_000;
 /// console it was started from, gets no window, and Ctrl-C there does not reach it.
 const DETACHED_FLAGS: u32 = 0x0000_0008 | 0x0000_0200 | 0x0800_0000;
 
-/// The folder of the mount records: `%LOCALAPPDATA%\secvol\mounts`.
-fn records_dir() -> anyhow::Result<PathBuf> {
-    let base = std::env::var_os("LOCALAPPDATA")
-        .context("LOCALAPPDATA is not set: cannot find the folder for mount records")?;
-    Ok(PathBuf::from(base).join("secvol").join("mounts"))
-}
-
-/// The live mounts; stale records (daemon gone) are removed.
-fn live_mounts() -> Vec<MountRecord> {
-    let Ok(dir) = records_dir() else {
-        return Vec::new();
-    };
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut live = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let record = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|text| MountRecord::parse(&text));
-        match record {
-            Some(record) if win::is_alive(record.pid) => live.push(record),
-            _ => {
-                let _ = std::fs::remove_file(&path);
-            }
-        }
-    }
-    live.sort_by(|a, b| a.mountpoint.cmp(&b.mountpoint));
-    live
-}
-
-fn find_mount(target: &Path) -> Option<MountRecord> {
-    live_mounts()
-        .into_iter()
-        .find(|record| record.matches(target))
-}
-
-/// `T`, `T:` or `T:\` as `T:`; a folder as its absolute path (it must not exist yet: WinFsp
-/// creates it).
+/// `T`, `T:` or `T:\` as `T:`; a folder as its absolute path. WinFsp creates the folder
+/// itself, so an existing empty one is removed first (and is not made again if the mount
+/// fails: nothing can then be written there by mistake).
 fn mountpoint_text(typed: &Path) -> anyhow::Result<String> {
     if let Some(drive) = normalize_drive(&typed.to_string_lossy()) {
         if Path::new(&format!("{drive}\\")).exists() {
@@ -94,11 +61,16 @@ fn mountpoint_text(typed: &Path) -> anyhow::Result<String> {
         }
         return Ok(drive);
     }
-    if typed.exists() {
-        bail!(
-            "{} exists: WinFsp mounts on a drive letter (T:) or on a folder that does not exist yet",
-            typed.display()
-        );
+    if typed.is_dir() {
+        // One with files in it is refused as on Unix: they would be hidden while mounted.
+        let mut entries =
+            std::fs::read_dir(typed).with_context(|| format!("cannot use {}", typed.display()))?;
+        if entries.next().is_some() {
+            return Err(CliError::MountpointNotEmpty(typed.to_owned()).into());
+        }
+        std::fs::remove_dir(typed).with_context(|| format!("cannot use {}", typed.display()))?;
+    } else if typed.exists() {
+        bail!("{}: not a folder", typed.display());
     }
     let absolute =
         std::path::absolute(typed).with_context(|| format!("cannot use {}", typed.display()))?;
@@ -107,14 +79,24 @@ fn mountpoint_text(typed: &Path) -> anyhow::Result<String> {
 
 /// `secvol mount CONTAINER T:`.
 pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
+    let dialog = dialog::for_command(args.gui, args.password_file.is_none())?;
+    let result = mount_with(args, dialog.as_ref());
+    if let (Some(dialog), Err(err)) = (&dialog, &result) {
+        show_error(dialog, "Not mounted", err);
+    }
+    result
+}
+
+fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
     let container_path = args.container.as_path();
-    drop(open_container(container_path, Access::HeaderOnly)?);
+    // Public header facts first: "not a container" and friends before any password prompt.
+    let public = open_container(container_path, Access::HeaderOnly)?;
     let container = std::path::absolute(container_path)
         .with_context(|| format!("cannot open {}", container_path.display()))?;
-    if let Some(record) = find_mount(&container) {
+    if let Some(entry) = mounts::find_mount(&container) {
         return Err(CliError::AlreadyMounted {
             container: container.clone(),
-            mountpoint: PathBuf::from(record.mountpoint),
+            mountpoint: entry.mountpoint,
         }
         .into());
     }
@@ -123,60 +105,81 @@ pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
             "--allow-other is not available on Windows: the drive is visible in your session only"
         );
     }
+    if args.idle_timeout.is_some() {
+        bail!("--idle-timeout is not available on Windows yet: dismount with 'secvol unmount'");
+    }
+    if args.allow_non_empty {
+        bail!(
+            "--allow-non-empty is not available on Windows: WinFsp mounts on a drive letter or \
+             on a folder that does not exist yet"
+        );
+    }
     let mountpoint = mountpoint_text(&args.mountpoint)?;
-    let source = PasswordSource::from_option(args.password_file.as_deref());
-    let password = password::read_password(
-        &source,
-        &format!("Password for {}: ", display_name(container_path)),
-    )?;
-
-    let exe = std::env::current_exe().context("cannot find the secvol program itself")?;
-    let mut command = Command::new(exe);
-    command
-        .arg(DAEMON_SUBCOMMAND)
-        .arg(&container)
-        .arg(&mountpoint)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
-    if args.read_only {
-        command.arg("--read-only");
-    }
-    if args.foreground {
-        command.stderr(Stdio::inherit());
+    let name = display_name(container_path);
+    let log = LogFile::create();
+    let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
+    // A keyfile or recovery key goes to the daemon as credential lines (credentials.rs).
+    let handoff = if with.is_password_only() {
+        None
     } else {
-        command.stderr(Stdio::null()).creation_flags(DETACHED_FLAGS);
-    }
-    let mut daemon = command.spawn().context("cannot start the mount daemon")?;
-    {
-        let mut stdin = daemon.stdin.take().expect("stdin is piped");
-        let mut line = Zeroizing::new(password.expose_secret().as_bytes().to_vec());
-        line.push(b'\n');
-        let _ = stdin.write_all(&line);
-    }
-    drop(password);
+        Some(credentials::read_secrets(
+            &with,
+            public.header(),
+            &format!("Password for {name}: "),
+        )?)
+    };
+    drop(public);
 
-    let status = BufReader::new(daemon.stdout.take().expect("stdout is piped"));
-    let mut ready = false;
-    for line in status.lines() {
-        let line = line.unwrap_or_default();
-        if let Some(warning) = line.strip_prefix("warning: ") {
-            eprintln!("warning: {warning}");
-        } else if line == "ready" {
-            ready = true;
-            break;
-        } else if let Some(error) = line.strip_prefix("error ") {
-            let (code, message) = error.split_once(' ').unwrap_or(("1", error));
-            let _ = daemon.wait();
-            return Err(CliError::Reported {
-                code: code.parse().unwrap_or(exit::OTHER),
-                message: message.to_owned(),
-            }
-            .into());
+    let mut attempt = 0;
+    let (mut daemon, warnings) = loop {
+        attempt += 1;
+        let secret = match (&handoff, dialog) {
+            (Some(secrets), _) => DaemonSecret::Credentials(secrets),
+            (None, Some(dialog)) => DaemonSecret::Password(password::ask_in_dialog(
+                dialog,
+                &format!("Open {name}"),
+                &format!("Password of {name}\n(to open it on {mountpoint}):"),
+            )?),
+            (None, None) => DaemonSecret::Password(password::read_password(
+                &with.password,
+                &format!("Password for {name}: "),
+            )?),
+        };
+        let exe = std::env::current_exe().context("cannot find the secvol program itself")?;
+        let mut command = Command::new(exe);
+        command
+            .arg(DAEMON_SUBCOMMAND)
+            .arg(&container)
+            .arg(&mountpoint)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        if args.read_only {
+            command.arg("--read-only");
         }
-    }
-    if !ready {
-        let status = daemon.wait()?;
-        bail!("the mount daemon stopped before the container was mounted ({status})");
+        if handoff.is_some() {
+            command.arg(credentials::HANDOFF_FLAG);
+        }
+        if let Some(log) = &log {
+            command.arg("--log").arg(&log.0);
+        }
+        if args.foreground {
+            command.stderr(Stdio::inherit());
+        } else {
+            command.stderr(Stdio::null()).creation_flags(DETACHED_FLAGS);
+        }
+        let daemon = command.spawn().context("cannot start the mount daemon")?;
+        match mount_common::hand_over_and_wait(daemon, secret)? {
+            Started::Ready(child, warnings) => break (child, warnings),
+            Started::Failed { code, message } => {
+                if handoff.is_none() && mount_common::ask_again(dialog, &name, code, attempt)? {
+                    continue;
+                }
+                return Err(CliError::Reported { code, message }.into());
+            }
+        }
+    };
+    if let Some(log) = log {
+        log.keep();
     }
     let mode = if args.read_only {
         "read-only"
@@ -186,6 +189,9 @@ pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
     println!("Mounted {} on {mountpoint} ({mode}).", container.display());
     if !args.foreground {
         println!("Unmount it before removing the drive: secvol unmount {mountpoint}");
+        if let Some(dialog) = dialog {
+            mount_common::show_mounted(dialog, &name, &mountpoint, args.read_only, &warnings);
+        }
         return Ok(());
     }
     println!("Serving in the foreground; press Ctrl-C (or run 'secvol unmount') to unmount.");
@@ -228,15 +234,20 @@ fn start(
     args: &ServeMountArgs,
     report: &mut dyn FnMut(&str),
 ) -> anyhow::Result<(Arc<Fs>, secvol_winfsp::Mount, PathBuf)> {
-    let password = password::read_password(&PasswordSource::Stdin, "")?;
     let access = if args.read_only {
         Access::ReadOnly
     } else {
         Access::ReadWrite
     };
     let container = open_container(&args.container, access)?;
-    let unlocked = container.unlock(&password)?;
-    drop(password);
+    let unlocked = if args.credentials {
+        // A keyfile or a recovery key: credential lines on stdin (credentials.rs).
+        let secrets = credentials::read_handoff(&mut io::stdin().lock())?;
+        container.unlock_with(&secrets.credentials())?
+    } else {
+        let password = password::read_password(&PasswordSource::Stdin, "")?;
+        container.unlock(&password)?
+    };
     if let Some(warning) = header_warning(
         &args.container,
         unlocked.header_status(),
@@ -244,15 +255,18 @@ fn start(
     ) {
         report(&format!("warning: {warning}"));
     }
-    let device: Arc<dyn BlockDevice> = Arc::new(unlocked.open_device(args.read_only)?);
+    let stack = unlocked.open_stack(if args.read_only {
+        DeviceMode::ReadOnly
+    } else {
+        DeviceMode::ReadWrite
+    })?;
     drop(unlocked);
     let options = FsOptions {
-        read_only: args.read_only,
         cache_size: MOUNT_CACHE_SIZE,
         ..FsOptions::default()
     };
     let fs = Arc::new(
-        Fs::open(device, options)
+        Fs::open(stack, options)
             .with_context(|| format!("cannot open the files in {}", args.container.display()))?,
     );
     win::create_unmount_event().context("cannot create the unmount event")?;
@@ -271,8 +285,9 @@ fn start(
         mountpoint,
         read_only: args.read_only,
         pid: std::process::id(),
+        log: args.log.clone(),
     };
-    let dir = records_dir()?;
+    let dir = mounts::records_dir()?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let record_path = dir.join(record.file_name());
     std::fs::write(&record_path, record.to_text())
@@ -280,14 +295,48 @@ fn start(
     Ok((fs, mount, record_path))
 }
 
-/// `secvol unmount T:` (or the folder, or the container file).
+/// `secvol unmount T:` (or the folder, or the container file), `secvol unmount --all`.
 pub fn unmount(args: &UnmountArgs) -> anyhow::Result<()> {
-    let Some(record) = find_mount(&args.target) else {
-        bail!(
-            "{} is not a mounted secvol container or drive ('secvol list' shows them)",
-            args.target.display()
-        );
+    let dialog = if args.gui {
+        Some(Dialog::find()?)
+    } else {
+        None
     };
+    let result = if args.all {
+        mounts::live_records().iter().try_for_each(unmount_record)
+    } else {
+        let target = args
+            .target
+            .as_deref()
+            .expect("clap requires a target without --all");
+        match mounts::live_records()
+            .into_iter()
+            .find(|record| record.matches(target))
+        {
+            Some(record) => unmount_record(&record),
+            None => Err(anyhow::anyhow!(
+                "{} is not a mounted secvol container or drive ('secvol list' shows them)",
+                target.display()
+            )),
+        }
+    };
+    match (&dialog, &result) {
+        (Some(dialog), Ok(())) => {
+            let _ = dialog.message(
+                MessageKind::Info,
+                "Safe to remove",
+                "The container is closed and every change is written into it.\n\nIt is now \
+                 safe to remove the drive.",
+            );
+        }
+        (Some(dialog), Err(err)) => show_error(dialog, "Not dismounted", err),
+        (None, _) => {}
+    }
+    result
+}
+
+/// Ask the daemon of `record` to stop, and wait until it has written everything.
+fn unmount_record(record: &MountRecord) -> anyhow::Result<()> {
     if !win::request_unmount(record.pid) {
         bail!(
             "cannot reach the mount daemon of {} (pid {})",
@@ -313,26 +362,21 @@ pub fn unmount(args: &UnmountArgs) -> anyhow::Result<()> {
 
 /// `secvol list`.
 pub fn list() -> anyhow::Result<()> {
-    let records = live_mounts();
+    let records = mounts::live_records();
     if records.is_empty() {
         println!("No secvol container is mounted.");
         return Ok(());
     }
-    let width = records
-        .iter()
-        .map(|r| r.container.display().to_string().chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("CONTAINER".len());
-    println!("{:<width$}  MOUNTPOINT  MODE  PID", "CONTAINER");
-    for record in records {
-        println!(
-            "{:<width$}  {:<10}  {:<4}  {}",
-            record.container.display().to_string(),
-            record.mountpoint,
-            if record.read_only { "ro" } else { "rw" },
-            record.pid
-        );
-    }
+    let rows = records
+        .into_iter()
+        .map(|record| MountRow {
+            container: record.container,
+            mountpoint: record.mountpoint,
+            read_only: record.read_only,
+            log: record.log,
+            pid: Some(record.pid),
+        })
+        .collect::<Vec<_>>();
+    print_mounts(&rows);
     Ok(())
 }
