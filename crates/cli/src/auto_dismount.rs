@@ -284,12 +284,16 @@ impl HostFile {
 
 /// `/sys/dev/block/MAJOR:MINOR` of the block device holding a file, when it has one
 /// (major 0 is a file system without a device: tmpfs, overlay, FUSE).
+#[cfg(target_os = "linux")]
 fn block_device_dir(dev: u64) -> Option<PathBuf> {
-    if !cfg!(target_os = "linux") {
-        return None;
-    }
     let (major, minor) = (libc::major(dev), libc::minor(dev));
     (major != 0).then(|| PathBuf::from(format!("/sys/dev/block/{major}:{minor}")))
+}
+
+/// Elsewhere the host file's device is not watched (no /sys).
+#[cfg(not(target_os = "linux"))]
+fn block_device_dir(_dev: u64) -> Option<PathBuf> {
+    None
 }
 
 /// Whether a line of `gdbus monitor` output is logind announcing sleep.

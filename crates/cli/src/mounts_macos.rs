@@ -1,6 +1,6 @@
 //! What macOS knows about mounted containers (the counterpart of `mounts.rs`, which reads
 //! Linux's /proc): the mount daemons found with `ps` (each runs as
-//! `secvol serve-mount CONTAINER MOUNTPOINT [--read-only]`), checked against the mount table
+//! `secvol serve-mount CONTAINER MOUNTPOINT [OPTIONS]`), checked against the mount table
 //! (`mount`), and the processes holding files open in a mount, found with `lsof`.
 //!
 //! Compiled on macOS, and on every OS for its tests (the parsers). Never run on macOS by the
@@ -23,14 +23,34 @@ pub struct MountEntry {
     pub container: PathBuf,
     /// Mounted read-only.
     pub read_only: bool,
+    /// The user who mounted it (the user its daemon runs as).
+    pub owner: Option<u32>,
 }
 
-/// A running daemon as `ps -axww -o pid=,command=` shows it.
+/// The daemon serving a mount.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Daemon {
-    pid: u32,
+pub struct Daemon {
+    /// Its process id.
+    pub pid: u32,
+    /// Its log file (`--log` on its command line), if it keeps one.
+    pub log: Option<PathBuf>,
+}
+
+/// A running daemon as `ps -axww -o pid=,uid=,command=` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DaemonProcess {
+    daemon: Daemon,
     entry: MountEntry,
 }
+
+/// The daemon's options after CONTAINER MOUNTPOINT (`mount.rs` passes them in this order).
+const DAEMON_OPTIONS: [&str; 5] = [
+    " --read-only",
+    " --allow-other",
+    " --log ",
+    " --credentials",
+    " --idle-timeout-secs ",
+];
 
 fn run(program: &str, args: &[&str]) -> String {
     Command::new(program)
@@ -42,31 +62,40 @@ fn run(program: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-/// A line of `ps -axww -o pid=,command=` that is a secvol daemon. The daemon's arguments
-/// are absolute paths; a path with spaces cannot be split back from `ps` reliably, so the
-/// split is taken where the remainder is an existing file (the container).
-fn parse_ps_line(line: &str, is_file: &dyn Fn(&Path) -> bool) -> Option<Daemon> {
-    let line = line.trim_start();
-    let (pid, command) = line.split_once(' ')?;
-    let pid = pid.parse().ok()?;
+/// A line of `ps -axww -o pid=,uid=,command=` that is a secvol daemon. The daemon's
+/// arguments are absolute paths; a path with spaces cannot be split back from `ps` reliably,
+/// so the split is taken where the remainder is an existing file (the container).
+fn parse_ps_line(line: &str, is_file: &dyn Fn(&Path) -> bool) -> Option<DaemonProcess> {
+    let mut fields = line.trim_start().splitn(2, ' ');
+    let pid = fields.next()?.parse().ok()?;
+    let rest = fields.next()?.trim_start();
+    let (uid, command) = rest.split_once(' ')?;
+    let owner = uid.parse().ok();
     let marker = format!(" {DAEMON_SUBCOMMAND} ");
     let (_, args) = command.split_once(&marker)?;
-    let (args, read_only) = match args.strip_suffix(" --read-only") {
-        Some(rest) => (rest, true),
-        None => (args, false),
-    };
+    let options_at = DAEMON_OPTIONS
+        .iter()
+        .filter_map(|option| args.find(option))
+        .min()
+        .unwrap_or(args.len());
+    let (paths, options) = args.split_at(options_at);
+    let log = options.split_once(" --log ").map(|(_, after)| {
+        let end = after.find(" --").unwrap_or(after.len());
+        PathBuf::from(&after[..end])
+    });
     // CONTAINER MOUNTPOINT, both absolute: try each " /" as the boundary.
-    let boundary = args
+    let boundary = paths
         .match_indices(" /")
         .map(|(at, _)| at)
-        .find(|&at| is_file(Path::new(&args[..at])))
-        .or_else(|| args.find(" /"))?;
-    Some(Daemon {
-        pid,
+        .find(|&at| is_file(Path::new(&paths[..at])))
+        .or_else(|| paths.find(" /"))?;
+    Some(DaemonProcess {
+        daemon: Daemon { pid, log },
         entry: MountEntry {
-            container: PathBuf::from(&args[..boundary]),
-            mountpoint: PathBuf::from(&args[boundary + 1..]),
-            read_only,
+            container: PathBuf::from(&paths[..boundary]),
+            mountpoint: PathBuf::from(&paths[boundary + 1..]),
+            read_only: options.contains(" --read-only"),
+            owner,
         },
     })
 }
@@ -83,9 +112,9 @@ fn parse_mount_table(table: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-fn daemons() -> Vec<Daemon> {
+fn daemons() -> Vec<DaemonProcess> {
     let is_file = |path: &Path| path.is_file();
-    run("ps", &["-axww", "-o", "pid=,command="])
+    run("ps", &["-axww", "-o", "pid=,uid=,command="])
         .lines()
         .filter_map(|line| parse_ps_line(line, &is_file))
         .collect()
@@ -96,7 +125,7 @@ pub fn secvol_mounts() -> Vec<MountEntry> {
     let mounted = parse_mount_table(&run("mount", &[]));
     daemons()
         .into_iter()
-        .map(|daemon| daemon.entry)
+        .map(|process| process.entry)
         .filter(|entry| mounted.contains(&entry.mountpoint))
         .collect()
 }
@@ -114,11 +143,16 @@ pub fn find_mount(target: &Path) -> Option<MountEntry> {
 }
 
 /// The daemon serving `mountpoint`, if it is alive.
-pub fn daemon_pid(mountpoint: &Path) -> Option<u32> {
+pub fn daemon(mountpoint: &Path) -> Option<Daemon> {
     daemons()
         .into_iter()
-        .find(|daemon| daemon.entry.mountpoint == mountpoint)
-        .map(|daemon| daemon.pid)
+        .find(|process| process.entry.mountpoint == mountpoint)
+        .map(|process| process.daemon)
+}
+
+/// The process id of the daemon serving `mountpoint`, if it is alive.
+pub fn daemon_pid(mountpoint: &Path) -> Option<u32> {
+    daemon(mountpoint).map(|daemon| daemon.pid)
 }
 
 /// Whether process `pid` still exists (and is not a zombie).
@@ -160,20 +194,31 @@ mod tests {
     fn daemons_are_found_in_ps_output_even_with_spaces_in_paths() {
         let container = Path::new("/Users/ana/My Records/TimeAcct.sec");
         let is_file = |path: &Path| path == container;
-        let line = "  812 /usr/local/bin/secvol serve-mount /Users/ana/My Records/TimeAcct.sec \
-                    /Users/ana/Time Acct --read-only";
+        let line = "  812   501 /usr/local/bin/secvol serve-mount /Users/ana/My Records/TimeAcct.sec \
+                    /Users/ana/Time Acct --read-only --log /Users/ana/Library/Logs/secvol/mount-1.log \
+                    --idle-timeout-secs 1800";
         assert_eq!(
             parse_ps_line(line, &is_file),
-            Some(Daemon {
-                pid: 812,
+            Some(DaemonProcess {
+                daemon: Daemon {
+                    pid: 812,
+                    log: Some(PathBuf::from("/Users/ana/Library/Logs/secvol/mount-1.log")),
+                },
                 entry: MountEntry {
                     container: container.to_owned(),
                     mountpoint: PathBuf::from("/Users/ana/Time Acct"),
                     read_only: true,
+                    owner: Some(501),
                 },
             })
         );
-        assert_eq!(parse_ps_line("  1 /sbin/launchd", &is_file), None);
+        let plain =
+            "  90 0 /opt/secvol serve-mount /Users/ana/My Records/TimeAcct.sec /Volumes/Acct";
+        let found = parse_ps_line(plain, &is_file).unwrap();
+        assert_eq!(found.entry.mountpoint, PathBuf::from("/Volumes/Acct"));
+        assert!(!found.entry.read_only);
+        assert_eq!(found.daemon.log, None);
+        assert_eq!(parse_ps_line("  1 0 /sbin/launchd", &is_file), None);
     }
 
     #[test]

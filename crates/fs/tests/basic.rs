@@ -86,6 +86,8 @@ fn a_read_that_starts_past_the_stored_bytes_of_a_chunk_returns_zeros() {
 
     let fs = open(storage);
     let ino = fs.resolve(b"/sparse").unwrap().ino;
-    check(&fs, &|fs, offset, len| fs.read_ino(ino, offset, len).unwrap());
+    check(&fs, &|fs, offset, len| {
+        fs.read_ino(ino, offset, len).unwrap()
+    });
     fs.close().unwrap();
 }
