@@ -26,14 +26,13 @@ use anyhow::{Context, bail};
 use secvol_core::{Access, Container, ContainerError};
 
 use super::mount_common::{
-    self, DaemonSecret, LogFile, MountRow, Started, print_mounts, show_error,
+    self, DaemonSecret, LogFile, MountRow, Started, Unlocking, print_mounts, show_error,
 };
 use super::{display_name, open_container};
-use crate::credentials::{self, UnlockWith};
+use crate::credentials;
 use crate::dialog::{self, Dialog, MessageKind};
 use crate::error::CliError;
 use crate::mounts::{self, DAEMON_SUBCOMMAND, MountEntry};
-use crate::password;
 use crate::{MountArgs, UnmountArgs, exit};
 
 /// glibc's limit on malloc arenas, set for the daemon (unless the user set it). By default
@@ -49,12 +48,7 @@ const DAEMON_EXIT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// `secvol mount CONTAINER MOUNTPOINT`.
 pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
-    let dialog = dialog::for_command(args.gui, args.password_file.is_none())?;
-    let result = mount_with(args, dialog.as_ref());
-    if let (Some(dialog), Err(err)) = (&dialog, &result) {
-        show_error(dialog, "Not mounted", err);
-    }
-    result
+    mount_common::with_dialog(args, mount_with)
 }
 
 fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
@@ -76,18 +70,14 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
     let name = display_name(container_path);
 
     let log = LogFile::create();
-    let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
-    // A keyfile or recovery key goes to the daemon as credential lines (credentials.rs),
-    // read once, on the terminal or from files.
-    let handoff = if with.is_password_only() {
-        None
-    } else {
-        Some(credentials::read_secrets(
-            &with,
-            public.header(),
-            &format!("Password for {name}: "),
-        )?)
-    };
+    let unlocking = Unlocking::new(
+        args.password_file.as_deref(),
+        &args.unlock,
+        public.header(),
+        dialog,
+        &name,
+        &mountpoint.path.display().to_string(),
+    )?;
     drop(public);
     // With --foreground, Ctrl-C reaches the daemon too (same process group); it unmounts and
     // writes everything. This process only waits for it, so the signals must not end it
@@ -97,21 +87,7 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
     let mut attempt = 0;
     let (mut daemon, warnings) = loop {
         attempt += 1;
-        let secret = match (&handoff, dialog) {
-            (Some(secrets), _) => DaemonSecret::Credentials(secrets),
-            (None, Some(dialog)) => DaemonSecret::Password(password::ask_in_dialog(
-                dialog,
-                &format!("Open {name}"),
-                &format!(
-                    "Password of {name}\n(to open it on {}):",
-                    mountpoint.path.display()
-                ),
-            )?),
-            (None, None) => DaemonSecret::Password(password::read_password(
-                &with.password,
-                &format!("Password for {name}: "),
-            )?),
-        };
+        let secret = unlocking.secret()?;
         if args.foreground && attempt == 1 {
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 signal_hook::flag::register(signal, Arc::clone(&interrupted))
@@ -128,7 +104,7 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
         match daemon {
             Started::Ready(child, warnings) => break (child, warnings),
             Started::Failed { code, message } => {
-                if handoff.is_none() && mount_common::ask_again(dialog, &name, code, attempt)? {
+                if unlocking.ask_again(code, attempt)? {
                     continue;
                 }
                 return Err(CliError::Reported { code, message }.into());

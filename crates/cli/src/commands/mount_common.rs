@@ -12,9 +12,11 @@ use anyhow::bail;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::credentials;
-use crate::dialog::{Dialog, MessageKind};
+use crate::MountArgs;
+use crate::credentials::{self, Secrets, UnlockArgs, UnlockWith};
+use crate::dialog::{self, Dialog, MessageKind};
 use crate::error::CliError;
+use crate::password;
 use crate::{exit, state};
 
 /// How many passwords the password box asks for before `mount` gives up.
@@ -26,7 +28,90 @@ pub enum DaemonSecret<'a> {
     Password(SecretString),
     /// A keyfile's digest or a recovery key, with a password where needed (credential
     /// lines, `credentials.rs`).
-    Credentials(&'a credentials::Secrets),
+    Credentials(&'a Secrets),
+}
+
+/// How `mount` opens a container: a keyfile or recovery key read once (credential lines for
+/// the daemon), or a password asked for at each attempt, in the password box or on the
+/// terminal.
+pub struct Unlocking<'d> {
+    with: UnlockWith,
+    handoff: Option<Secrets>,
+    dialog: Option<&'d Dialog>,
+    name: String,
+    mountpoint: String,
+}
+
+impl<'d> Unlocking<'d> {
+    /// Read the credentials now if a keyfile or recovery key is involved (`header`: the
+    /// container's public header, which says what a keyfile needs).
+    pub fn new(
+        password_file: Option<&std::path::Path>,
+        unlock: &UnlockArgs,
+        header: &secvol_core::header::Header,
+        dialog: Option<&'d Dialog>,
+        name: &str,
+        mountpoint: &str,
+    ) -> anyhow::Result<Self> {
+        let with = UnlockWith::new(password_file, unlock);
+        let handoff = if with.is_password_only() {
+            None
+        } else {
+            Some(credentials::read_secrets(
+                &with,
+                header,
+                &format!("Password for {name}: "),
+            )?)
+        };
+        Ok(Unlocking {
+            with,
+            handoff,
+            dialog,
+            name: name.to_owned(),
+            mountpoint: mountpoint.to_owned(),
+        })
+    }
+
+    /// The secret for the next attempt.
+    pub fn secret(&self) -> anyhow::Result<DaemonSecret<'_>> {
+        let name = &self.name;
+        Ok(match (&self.handoff, self.dialog) {
+            (Some(secrets), _) => DaemonSecret::Credentials(secrets),
+            (None, Some(dialog)) => DaemonSecret::Password(password::ask_in_dialog(
+                dialog,
+                &format!("Open {name}"),
+                &format!("Password of {name}\n(to open it on {}):", self.mountpoint),
+            )?),
+            (None, None) => DaemonSecret::Password(password::read_password(
+                &self.with.password,
+                &format!("Password for {name}: "),
+            )?),
+        })
+    }
+
+    /// After a failed attempt (the daemon's exit `code`): whether to ask the password box
+    /// again — a wrong password, attempts left — having said so in a message box.
+    pub fn ask_again(&self, code: u8, attempt: usize) -> anyhow::Result<bool> {
+        let Some(dialog) = self.dialog else {
+            return Ok(false);
+        };
+        if self.handoff.is_some()
+            || code != exit::WRONG_PASSWORD
+            || attempt >= PASSWORD_BOX_ATTEMPTS
+        {
+            return Ok(false);
+        }
+        dialog.message(
+            MessageKind::Error,
+            "Wrong password",
+            &format!(
+                "That password does not open {}.\n\nCheck Caps Lock and the keyboard layout, \
+                 then try again.",
+                self.name
+            ),
+        )?;
+        Ok(true)
+    }
 }
 
 /// What became of a daemon: serving, or stopped with the error it reported.
@@ -80,31 +165,6 @@ pub fn hand_over_and_wait(mut daemon: Child, secret: DaemonSecret<'_>) -> anyhow
     bail!("the mount daemon stopped before the container was mounted ({status})");
 }
 
-/// After a failed attempt: whether to ask the password box again (a wrong password, attempts
-/// left), having said so in a message box.
-pub fn ask_again(
-    dialog: Option<&Dialog>,
-    name: &str,
-    code: u8,
-    attempt: usize,
-) -> anyhow::Result<bool> {
-    let Some(dialog) = dialog else {
-        return Ok(false);
-    };
-    if code != exit::WRONG_PASSWORD || attempt >= PASSWORD_BOX_ATTEMPTS {
-        return Ok(false);
-    }
-    dialog.message(
-        MessageKind::Error,
-        "Wrong password",
-        &format!(
-            "That password does not open {name}.\n\nCheck Caps Lock and the keyboard layout, \
-             then try again."
-        ),
-    )?;
-    Ok(true)
-}
-
 /// The message box that says the container is open (with the daemon's warnings, if any).
 pub fn show_mounted(
     dialog: &Dialog,
@@ -127,6 +187,20 @@ pub fn show_mounted(
         MessageKind::Warning
     };
     let _ = dialog.message(kind, "Mounted", &text);
+}
+
+/// Run `mount_with` with the dialog `mount` talks through (`--gui`, or no terminal to ask the
+/// password on); an error ends in a message box too.
+pub fn with_dialog(
+    args: &MountArgs,
+    mount_with: fn(&MountArgs, Option<&Dialog>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let dialog = dialog::for_command(args.gui, args.password_file.is_none())?;
+    let result = mount_with(args, dialog.as_ref());
+    if let (Some(dialog), Err(err)) = (&dialog, &result) {
+        show_error(dialog, "Not mounted", err);
+    }
+    result
 }
 
 /// Show `err` in a message box (not a cancel: the user knows). A box that cannot be shown

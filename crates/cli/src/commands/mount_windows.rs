@@ -26,11 +26,11 @@ use secvol_core::{Access, DeviceMode};
 use secvol_fs::{Fs, FsOptions};
 
 use super::mount_common::{
-    self, DaemonSecret, LogFile, MountRow, Started, print_mounts, show_error,
+    self, DaemonSecret, LogFile, MountRow, Started, Unlocking, print_mounts, show_error,
 };
 use super::{display_name, header_warning, open_container};
-use crate::credentials::{self, UnlockWith};
-use crate::dialog::{self, Dialog, MessageKind};
+use crate::credentials;
+use crate::dialog::{Dialog, MessageKind};
 use crate::error::CliError;
 use crate::mount_records::{MountRecord, normalize_drive};
 use crate::mounts;
@@ -79,12 +79,7 @@ fn mountpoint_text(typed: &Path) -> anyhow::Result<String> {
 
 /// `secvol mount CONTAINER T:`.
 pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
-    let dialog = dialog::for_command(args.gui, args.password_file.is_none())?;
-    let result = mount_with(args, dialog.as_ref());
-    if let (Some(dialog), Err(err)) = (&dialog, &result) {
-        show_error(dialog, "Not mounted", err);
-    }
-    result
+    mount_common::with_dialog(args, mount_with)
 }
 
 fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
@@ -117,34 +112,20 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
     let mountpoint = mountpoint_text(&args.mountpoint)?;
     let name = display_name(container_path);
     let log = LogFile::create();
-    let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
-    // A keyfile or recovery key goes to the daemon as credential lines (credentials.rs).
-    let handoff = if with.is_password_only() {
-        None
-    } else {
-        Some(credentials::read_secrets(
-            &with,
-            public.header(),
-            &format!("Password for {name}: "),
-        )?)
-    };
+    let unlocking = Unlocking::new(
+        args.password_file.as_deref(),
+        &args.unlock,
+        public.header(),
+        dialog,
+        &name,
+        &mountpoint,
+    )?;
     drop(public);
 
     let mut attempt = 0;
     let (mut daemon, warnings) = loop {
         attempt += 1;
-        let secret = match (&handoff, dialog) {
-            (Some(secrets), _) => DaemonSecret::Credentials(secrets),
-            (None, Some(dialog)) => DaemonSecret::Password(password::ask_in_dialog(
-                dialog,
-                &format!("Open {name}"),
-                &format!("Password of {name}\n(to open it on {mountpoint}):"),
-            )?),
-            (None, None) => DaemonSecret::Password(password::read_password(
-                &with.password,
-                &format!("Password for {name}: "),
-            )?),
-        };
+        let secret = unlocking.secret()?;
         let exe = std::env::current_exe().context("cannot find the secvol program itself")?;
         let mut command = Command::new(exe);
         command
@@ -156,7 +137,7 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
         if args.read_only {
             command.arg("--read-only");
         }
-        if handoff.is_some() {
+        if matches!(secret, DaemonSecret::Credentials(_)) {
             command.arg(credentials::HANDOFF_FLAG);
         }
         if let Some(log) = &log {
@@ -171,7 +152,7 @@ fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
         match mount_common::hand_over_and_wait(daemon, secret)? {
             Started::Ready(child, warnings) => break (child, warnings),
             Started::Failed { code, message } => {
-                if handoff.is_none() && mount_common::ask_again(dialog, &name, code, attempt)? {
+                if unlocking.ask_again(code, attempt)? {
                     continue;
                 }
                 return Err(CliError::Reported { code, message }.into());
