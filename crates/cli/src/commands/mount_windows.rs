@@ -284,7 +284,12 @@ pub fn unmount(args: &UnmountArgs) -> anyhow::Result<()> {
         None
     };
     let result = if args.all {
-        mounts::live_records().iter().try_for_each(unmount_record)
+        mounts::live_records()
+            .iter()
+            .try_for_each(unmount_record)
+            .map(|()| {
+                "Every secvol container is closed, and every change is written into it".to_owned()
+            })
     } else {
         let target = args
             .target
@@ -294,7 +299,18 @@ pub fn unmount(args: &UnmountArgs) -> anyhow::Result<()> {
             .into_iter()
             .find(|record| record.matches(target))
         {
-            Some(record) => unmount_record(&record),
+            Some(record) => unmount_record(&record).map(|()| {
+                format!(
+                    "{} is closed, and every change is written into it",
+                    display_name(&record.container)
+                )
+            }),
+            // The dismount script double-clicked twice: the answer the user needs is that
+            // the container is closed.
+            None if args.gui && target.is_file() => Ok(format!(
+                "{} is not mounted: it is closed",
+                display_name(target)
+            )),
             None => Err(anyhow::anyhow!(
                 "{} is not a mounted secvol container or drive ('secvol list' shows them)",
                 target.display()
@@ -302,18 +318,17 @@ pub fn unmount(args: &UnmountArgs) -> anyhow::Result<()> {
         }
     };
     match (&dialog, &result) {
-        (Some(dialog), Ok(())) => {
+        (Some(dialog), Ok(closed)) => {
             let _ = dialog.message(
                 MessageKind::Info,
                 "Safe to remove",
-                "The container is closed and every change is written into it.\n\nIt is now \
-                 safe to remove the drive.",
+                &format!("{closed}.\n\nIt is now safe to remove the drive."),
             );
         }
         (Some(dialog), Err(err)) => show_error(dialog, "Not dismounted", err),
         (None, _) => {}
     }
-    result
+    result.map(|_| ())
 }
 
 /// Ask the daemon of `record` to stop, and wait until it has written everything.
