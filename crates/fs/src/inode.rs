@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{FsError, FsResult};
+use crate::schema::CHUNK_SIZE;
 
 /// An inode number. Never reused within a container.
 pub type Ino = u64;
@@ -131,6 +132,10 @@ pub struct Inode {
     pub rdev: u32,
     /// Directories: the parent directory (the root is its own parent). Others: 0.
     pub parent: Ino,
+    /// Regular files: how many chunks `fallocate` reserved (in the reserved-ranges table).
+    pub reserved_chunks: u32,
+    /// Regular files: the chunk index just past the last reserved range (0: none).
+    pub reserved_end: u32,
 }
 
 const RECORD_VERSION: u8 = 1;
@@ -153,6 +158,8 @@ impl Inode {
             crtime: now,
             rdev: 0,
             parent: 0,
+            reserved_chunks: 0,
+            reserved_end: 0,
         }
     }
 
@@ -176,7 +183,11 @@ impl Inode {
         }
         put(&self.rdev.to_le_bytes());
         put(&self.parent.to_le_bytes());
-        debug_assert_eq!(pos, 84);
+        // Bytes 84..88: reserved for the Windows attributes.
+        put(&[0; 4]);
+        put(&self.reserved_chunks.to_le_bytes());
+        put(&self.reserved_end.to_le_bytes());
+        debug_assert_eq!(pos, RECORD_LEN);
         out
     }
 
@@ -212,7 +223,23 @@ impl Inode {
             crtime: ts_at(60),
             rdev: u32_at(72),
             parent: u64_at(76),
+            // Zero in records written before reservations existed: none.
+            reserved_chunks: u32_at(88),
+            reserved_end: u32_at(92),
         })
+    }
+
+    /// Allocated size in 512-byte units: every 4 KiB block up to the size (holes and elided
+    /// zeros included: never less than the data), plus the chunks `fallocate` reserved past
+    /// the end of the file. The reserved chunks past the end are counted from the end of the
+    /// last reserved range, capped at the number of reserved chunks: exact for one range past
+    /// the end, an overestimate by at most the gap when ranges past the end have gaps.
+    pub(crate) fn blocks(&self) -> u64 {
+        let eof_chunks = self.size.div_ceil(CHUNK_SIZE);
+        let beyond = u64::from(self.reserved_end)
+            .saturating_sub(eof_chunks)
+            .min(u64::from(self.reserved_chunks));
+        self.size.div_ceil(4096) * 8 + (beyond * CHUNK_SIZE).div_ceil(4096) * 8
     }
 
     /// The attributes a front-end reports for this inode.
@@ -225,7 +252,7 @@ impl Inode {
             gid: self.gid,
             nlink: self.nlink,
             size: self.size,
-            blocks: self.size.div_ceil(4096) * 8,
+            blocks: self.blocks(),
             atime: self.atime,
             mtime: self.mtime,
             ctime: self.ctime,
@@ -252,7 +279,9 @@ pub struct Attr {
     pub nlink: u32,
     /// Size in bytes.
     pub size: u64,
-    /// Allocated size in 512-byte units (an estimate: sparse regions are not subtracted).
+    /// Allocated size in 512-byte units: the size rounded up to 4 KiB (an estimate: sparse
+    /// regions and elided zeros are not subtracted) plus space `fallocate` reserved past the
+    /// end of the file.
     pub blocks: u64,
     /// Last access.
     pub atime: Timestamp,
@@ -281,6 +310,8 @@ mod tests {
         );
         inode.size = u64::MAX;
         inode.parent = 42;
+        inode.reserved_chunks = 7;
+        inode.reserved_end = u32::MAX;
         inode.rdev = 0x0801;
         inode.mtime = Timestamp {
             secs: 1_700_000_000,
@@ -291,6 +322,39 @@ mod tests {
         let mut bad = inode.encode();
         bad[1] = 99;
         assert!(Inode::decode(&bad).is_err());
+        // Records written before reservations existed have zeros there.
+        let mut old = inode.encode();
+        old[88..96].fill(0);
+        let old = Inode::decode(&old).unwrap();
+        assert_eq!((old.reserved_chunks, old.reserved_end), (0, 0));
+    }
+
+    #[test]
+    fn blocks_cover_the_size_and_reservations_past_the_end() {
+        let mut inode = Inode::new(FileKind::RegularFile, 0o644, 0, 0, Timestamp::default());
+        assert_eq!(inode.blocks(), 0);
+        inode.size = 1;
+        assert_eq!(inode.blocks(), 8);
+        // A reservation inside the file adds nothing: its blocks are counted by the size.
+        inode.size = 10 * CHUNK_SIZE;
+        inode.reserved_chunks = 10;
+        inode.reserved_end = 10;
+        let by_size = (10 * CHUNK_SIZE).div_ceil(4096) * 8;
+        assert_eq!(inode.blocks(), by_size);
+        // Five more chunks reserved past the end (keep-size) are counted.
+        inode.reserved_chunks = 15;
+        inode.reserved_end = 15;
+        assert_eq!(
+            inode.blocks(),
+            by_size + (5 * CHUNK_SIZE).div_ceil(4096) * 8
+        );
+        // Never more past the end than was reserved.
+        inode.reserved_chunks = 2;
+        inode.reserved_end = 1000;
+        assert_eq!(
+            inode.blocks(),
+            by_size + (2 * CHUNK_SIZE).div_ceil(4096) * 8
+        );
     }
 
     #[test]

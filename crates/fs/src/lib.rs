@@ -10,6 +10,7 @@
 //! requests into calls on [`Fs`]. It must not know how blocks are encrypted either: it sees a
 //! [`secvol_core::BlockDevice`].
 
+mod acl;
 mod attr;
 mod backend;
 mod check;
@@ -21,12 +22,14 @@ mod handles;
 mod inode;
 mod namespace;
 mod path;
+mod reserve;
 pub mod resize;
 mod schema;
 mod store;
 mod tables;
 mod view;
 
+pub use acl::CallerGroups;
 pub use attr::{SetAttr, TimeSet, XattrMode};
 pub use check::{CheckReport, Problem};
 pub use error::{FsError, FsResult};

@@ -28,6 +28,7 @@
 //! are handled in parallel; `Fs` is thread-safe.
 
 mod adapter;
+mod caller;
 mod convert;
 mod errno;
 mod unmount;
