@@ -106,13 +106,15 @@ impl Fs {
             // Worst case: every chunk touched becomes a full, newly stored chunk, except the
             // chunks `fallocate` reserved, which already count as full.
             let (first, end_chunk) = (offset / CHUNK_SIZE, end.div_ceil(CHUNK_SIZE));
-            let reserved = if inode.reserved_chunks == 0 {
-                Reserved::NONE
+            let (reserved, rewrite) = if inode.reserved_chunks == 0 {
+                (Reserved::NONE, 0)
             } else {
-                tx.reserved_ranges(ino, first, end_chunk)?
+                let reserved = tx.reserved_ranges(ino, first, end_chunk)?;
+                let rewrite = tx.reserved_data_cost(ino, first, end_chunk, &reserved)?;
+                (reserved, rewrite)
             };
             let chunks = end_chunk - first - reserved.count_in(first, end_chunk);
-            tx.reserve(chunks * Tx::chunk_space(CHUNK))?;
+            tx.reserve_with_rewrite(chunks * Tx::chunk_space(CHUNK), rewrite)?;
             write_range(tx, ino, &inode, offset, data, &reserved)?;
             let now = Timestamp::now();
             inode.size = inode.size.max(end);

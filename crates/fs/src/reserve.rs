@@ -9,6 +9,10 @@
 //! truncated below them or deleted, as allocated blocks stay allocated on a block file system:
 //! writing zeros over them or rewriting them keeps the promise.
 //!
+//! Rewriting reserved data is copy-on-write like every write: the old copy stays until the next
+//! commit. While any reservation exists the account therefore also sets aside
+//! [`REWRITE_HEADROOM`], the room the largest write the kernel sends needs for that moment.
+//!
 //! Stored as ranges of chunk indexes per inode in the `reserved` table (merged, so one
 //! `fallocate` of a fresh file is one entry however large), two fields of the inode record
 //! (how many chunks, and where the last range ends: enough for `st_blocks`, and for not
@@ -23,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::error::FsError;
 use crate::inode::{FileKind, Ino, Inode};
 use crate::schema::{CHUNKS, FULL_CHUNK_COST, RESERVED, chunk_cost, reserved_range_cost};
-use crate::store::{Tx, TxResult};
+use crate::store::{REWRITE_HEADROOM, Tx, TxResult};
 use crate::view::Reader;
 
 /// The reserved ranges of one file (chunk indexes, end exclusive) that meet the chunks an
@@ -91,10 +95,38 @@ impl Reader<'_> {
 
     /// What the data chunks `first..end` of `ino` cost in the space account.
     fn data_cost(&self, ino: Ino, first: u64, end: u64) -> TxResult<u64> {
+        self.data_cost_where(ino, first, end, |_| true)
+    }
+
+    /// What the data chunks `first..end` of `ino` that lie in `reserved` cost: the room a
+    /// rewrite of them needs until the next commit (see [`Tx::reserve_with_rewrite`]).
+    pub(crate) fn reserved_data_cost(
+        &self,
+        ino: Ino,
+        first: u64,
+        end: u64,
+        reserved: &Reserved,
+    ) -> TxResult<u64> {
+        if reserved.is_empty() {
+            return Ok(0);
+        }
+        self.data_cost_where(ino, first, end, |index| reserved.covers(index))
+    }
+
+    fn data_cost_where(
+        &self,
+        ino: Ino,
+        first: u64,
+        end: u64,
+        counted: impl Fn(u64) -> bool,
+    ) -> TxResult<u64> {
         let table = self.table(CHUNKS)?;
         let mut cost = 0;
         for entry in table.range((ino, first)..(ino, end))? {
-            cost += chunk_cost(entry?.1.value().len());
+            let (key, value) = entry?;
+            if counted(key.value().1) {
+                cost += chunk_cost(value.value().len());
+            }
         }
         Ok(cost)
     }
@@ -216,6 +248,10 @@ impl Tx<'_> {
         }
         let total = u64::from(inode.reserved_chunks) + new_chunks;
         let total = u32::try_from(total).map_err(|_| FsError::NoSpace)?;
+        if self.counters.reserved_chunks == 0 {
+            // The first reservation also sets aside the room rewrites of reserved data need.
+            needed += REWRITE_HEADROOM;
+        }
         self.reserve(needed + reserved_range_cost())?;
 
         let start = touching.ranges.first().map_or(first, |r| r.0.min(first));
@@ -273,6 +309,9 @@ impl Tx<'_> {
         }
         self.account_reservation(0, released * FULL_CHUNK_COST);
         self.counters.reserved_chunks = self.counters.reserved_chunks.saturating_sub(released);
+        if self.counters.reserved_chunks == 0 {
+            self.account_reservation(0, REWRITE_HEADROOM);
+        }
         if let Some(inode) = inode {
             let left = u64::from(inode.reserved_chunks).saturating_sub(released);
             inode.reserved_chunks = u32::try_from(left).unwrap_or(u32::MAX);

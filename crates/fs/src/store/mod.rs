@@ -32,7 +32,7 @@ use secvol_core::{BlockDevice, DeviceStack};
 
 use self::engine::Engine;
 use self::policy::{CommitNow, CommitPolicy, Timer};
-pub(crate) use self::space::{Counters, usable_for_capacity};
+pub(crate) use self::space::{Counters, REWRITE_HEADROOM, usable_for_capacity};
 pub(crate) use self::tx::{INODE_CACHE_LIMIT, InodeCache, Tx, TxError, TxResult};
 use crate::error::{FsError, FsResult, storage_error};
 use crate::schema::{META, META_INODE_COUNT, META_NEXT_INO, META_RESERVED_CHUNKS, META_USED_BYTES};

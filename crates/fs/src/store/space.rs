@@ -14,6 +14,13 @@ use crate::error::FsError;
 /// Each change copies the leaf and its branch path: a few pages pinned per change.
 const PATH_COPY: u64 = 3 * 4096;
 
+/// Room set aside in the account while any `fallocate` reservation exists, for rewriting
+/// reserved chunks that already hold data: the old copies stay until the next commit, so a
+/// write of 1 MiB (the most the kernel sends at once: 17 chunks when unaligned) needs up to
+/// 17 chunks more for a moment, plus the pages of its tree path. Without it a reserved file
+/// could not be rewritten in a full container.
+pub(crate) const REWRITE_HEADROOM: u64 = 18 * 65_536;
+
 /// Counters kept in memory and written to the meta table at each commit.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Counters {
@@ -70,6 +77,23 @@ impl Tx<'_> {
     pub(crate) fn account_reservation(&mut self, added: u64, released: u64) {
         *self.modified = true;
         self.counters.used_bytes = (self.counters.used_bytes + added).saturating_sub(released);
+    }
+
+    /// Refuse with "no space" if `needed` more bytes would not fit, or if rewriting data in
+    /// reserved chunks (`rewrite`: what the old copies occupy) would not fit beside them.
+    /// Rewriting is copy-on-write: until the next commit the old copy of each chunk stays
+    /// where it is, so a rewrite of reserved data needs room of its own for a moment. The
+    /// [`REWRITE_HEADROOM`] counted in the account while reservations exist is that room.
+    pub(crate) fn reserve_with_rewrite(&self, needed: u64, rewrite: u64) -> TxResult<()> {
+        self.reserve(needed)?;
+        if rewrite == 0 {
+            return Ok(());
+        }
+        let projected = self.counters.used_bytes + self.counters.pinned_bytes + needed + rewrite;
+        if projected > self.usable_bytes + REWRITE_HEADROOM {
+            return Err(TxError::Fs(FsError::NoSpace));
+        }
+        Ok(())
     }
 
     /// Refuse with "no space" if `needed` more bytes would not fit. Called before changing
