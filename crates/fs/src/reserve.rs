@@ -120,6 +120,7 @@ impl Reader<'_> {
         end: u64,
         counted: impl Fn(u64) -> bool,
     ) -> TxResult<u64> {
+        self.check_clean(ino)?;
         let table = self.table(CHUNKS)?;
         let mut cost = 0;
         for entry in table.range((ino, first)..(ino, end))? {
