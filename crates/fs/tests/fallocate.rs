@@ -402,3 +402,56 @@ fn after_a_crash_the_reservations_are_those_of_the_last_commit_and_check_is_clea
         assert!(report.is_clean(), "{mode:?}: {:?}", report.problems);
     }
 }
+
+#[test]
+fn check_names_an_inode_record_that_disagrees_with_its_reservations() {
+    use secvol_core::ReadMode;
+    // An owner nobody else has, so that the inode record can be found in the plaintext.
+    const MARK: secvol_fs::Ctx = secvol_fs::Ctx {
+        uid: 0x5EC0_1A11,
+        gid: 0x0DD5_EED5,
+    };
+    let storage = new_storage(8 * MIB);
+    let fs = open(storage.clone());
+    let (attr, fh) = fs
+        .create(ROOT_INO, b"db", 0o644, OpenFlags::READ_WRITE, MARK)
+        .unwrap();
+    fs.fallocate(attr.ino, 0, 3 * CHUNK_SIZE, true).unwrap();
+    fs.release(fh).unwrap();
+    fs.close().unwrap();
+
+    // Change the record's reserved-chunk count (bytes 88..92) from 3 to 2, as a bug would:
+    // re-encrypted, so only the file system's own consistency can tell.
+    let device = device(storage.clone() as Arc<dyn Storage>, false);
+    let mut ids = MARK.uid.to_le_bytes().to_vec();
+    ids.extend_from_slice(&MARK.gid.to_le_bytes());
+    let mut block = vec![0u8; 4096];
+    let mut patched = 0;
+    for index in 1..device.len() / 4096 {
+        device
+            .read_blocks(index, &mut block, ReadMode::Strict)
+            .unwrap();
+        // The record starts 4 bytes before the owner; its count and end are 3 and 3.
+        let Some(at) = block.windows(8).position(|w| w == ids).map(|p| p - 4) else {
+            continue;
+        };
+        if block.get(at + 88..at + 96) == Some(&[3, 0, 0, 0, 3, 0, 0, 0][..]) {
+            block[at + 88] = 2;
+            device.write_blocks(index, &block).unwrap();
+            patched += 1;
+        }
+    }
+    device.sync().unwrap();
+    assert!(patched >= 1, "the inode record was not found");
+
+    let report = check_storage(storage).unwrap();
+    assert!(
+        report.problems.iter().any(|p| matches!(
+            p,
+            secvol_fs::Problem::Reservations { detail }
+                if detail.contains("records 2 reserved chunk(s)")
+        )),
+        "{:?}",
+        report.problems
+    );
+}
