@@ -69,6 +69,10 @@ for pair in gocryptfs:gocryptfs cryfs:cryfs securefs:securefs bindfs:bindfs fio:
     fusermount3:fuse3 /usr/bin/time:time jq:jq xz:xz-utils mountpoint:util-linux; do
     cmd="${pair%%:*}"
     pkg="${pair#*:}"
+    # A peer's package only when that peer is measured.
+    case "$pkg" in
+    gocryptfs | cryfs | securefs | bindfs) [[ " $systems " == *" $pkg "* ]] || continue ;;
+    esac
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
 [[ -f /usr/src/linux-source-6.1.tar.xz ]] || need_pkgs+=(linux-source-6.1)

@@ -12,11 +12,38 @@ quick=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# What the run needs, said before anything compiles for minutes.
+missing=()
+for tool in shellcheck fusermount3 setfacl; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [[ $quick == 0 ]]; then
+    for tool in pjdfstest fsx; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+fi
+if ((${#missing[@]})); then
+    echo "error: missing: ${missing[*]}. .ci/run installs everything (as root, on Debian or" >&2
+    echo "Ubuntu: apt packages, then 'cargo install pjdfstest fsx') and runs this script;" >&2
+    echo "'ci/test.sh --quick' skips the conformance suites (pjdfstest, fsx)." >&2
+    exit 1
+fi
+if [[ $quick == 0 && $EUID -ne 0 ]]; then
+    echo "error: the full suite needs root (pjdfstest switches users; the e2e tests run again" >&2
+    echo "as a normal user); run it as root, or use 'ci/test.sh --quick'" >&2
+    exit 1
+fi
+
 step "format"
 cargo fmt --all -- --check
 
 step "lint (clippy, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "lint the kit's scripts and the shell scripts of this project (shellcheck)"
+command -v shellcheck >/dev/null || { echo "shellcheck is not installed (apt-get install shellcheck)" >&2; exit 1; }
+shellcheck -s sh crates/cli/kit/*.sh crates/cli/kit/*.command
+shellcheck ci/suites/e2e-as-user.sh docs/img/make-screenshots.sh
 
 step "docs build without warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

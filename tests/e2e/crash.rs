@@ -131,7 +131,7 @@ fn a_foreground_mount_serves_until_ctrl_c_and_then_commits() {
     let sandbox = Sandbox::new();
     let container = sandbox.create("Fg.sec", "32M");
     let mnt = sandbox.path("fg");
-    let mut foreground = std::process::Command::new(env!("CARGO_BIN_EXE_secvol"))
+    let mut foreground = std::process::Command::new(crate::harness::secvol_bin())
         .arg("mount")
         .arg(&container)
         .arg(&mnt)

@@ -63,15 +63,34 @@ impl Sandbox {
         self.dir.path().join(name)
     }
 
+    /// `XDG_STATE_HOME` of the secvol runs: the mount logs are in `secvol/` below it.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
     pub fn secvol<S: AsRef<OsStr>>(&self, args: &[S]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_secvol"))
+        self.run(&mut self.command(args))
+    }
+
+    /// The `secvol` command `secvol()` runs, for a test to add to (environment, session).
+    pub fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        let mut command = Command::new(secvol_bin());
+        command
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .output()
-            .expect("secvol runs");
-        Run::from(output)
+            // No desktop: a forgotten --password-file must fail, not open a password box.
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            // The daemons' logs go into the sandbox, not the user's state folder.
+            .env("XDG_STATE_HOME", self.state_dir())
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Run a command made by [`Sandbox::command`] (or any other) and collect what it did.
+    pub fn run(&self, command: &mut Command) -> Run {
+        Run::from(command.output().expect("the command runs"))
     }
 
     /// Create `name` of `size` (cheap KDF, sparse) and return its path.
@@ -241,4 +260,24 @@ pub fn daemon_pid(sandbox: &Sandbox, mountpoint: &Path) -> i32 {
         .find(|line| line.contains(&mountpoint.display().to_string()))
         .unwrap_or_else(|| panic!("not listed: {run:#?}"));
     line.split_whitespace().last().unwrap().parse().unwrap()
+}
+
+/// The effective user id of the tests, from /proc (no unsafe needed): some tests need root
+/// (to act as another user), and the suite also runs as a normal user (ci/suites).
+pub fn effective_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .and_then(|euid| euid.parse().ok())
+        .expect("Uid line in /proc/self/status")
+}
+
+/// The `secvol` program under test: the one cargo built, or `SECVOL_E2E_BIN` (the suite that
+/// runs these tests as a normal user copies both programs somewhere that user can reach).
+pub fn secvol_bin() -> PathBuf {
+    std::env::var_os("SECVOL_E2E_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_secvol")))
 }

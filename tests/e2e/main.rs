@@ -15,7 +15,11 @@ mod harness;
 
 mod acl;
 mod apps;
+mod autodismount;
 mod crash;
+mod kit;
 mod lifecycle;
 mod mount;
+mod newuser;
 mod resize;
+mod xvfb;

@@ -14,6 +14,29 @@ pub enum CliError {
          (or --password-file - to read it from standard input)"
     )]
     NoTerminal,
+    /// A password box was needed (no terminal, or `--gui`) but there is no desktop session.
+    #[error(
+        "no terminal and no desktop to ask for the password on; use --password-file FILE \
+         (or --password-file - to read it from standard input)"
+    )]
+    NoDesktop,
+    /// A password box was needed but no dialog program is installed (Linux, BSD).
+    #[error(
+        "no program to show a password box with: install zenity (apt-get install zenity; \
+         dnf install zenity) or kdialog, or run secvol in a terminal"
+    )]
+    NoDialogProgram,
+    /// The user pressed Cancel in the password box.
+    #[error("cancelled: no password was given, nothing was changed")]
+    Cancelled,
+    /// `mount` on a folder that has files in it, without `--allow-non-empty`.
+    #[error(
+        "{} is not empty: files in it would be hidden while the container is mounted there, \
+         and a program could write into it by mistake after the container is dismounted; \
+         choose an empty or new folder, or pass --allow-non-empty",
+        .0.display()
+    )]
+    MountpointNotEmpty(PathBuf),
     /// The password (first line of a file, or typed) is empty.
     #[error("no password: {0} is empty")]
     EmptyPassword(String),
@@ -68,6 +91,13 @@ pub enum CliError {
         mountpoint: PathBuf,
     },
     /// Files inside a mount are still open and `--force` was not given.
+    #[cfg_attr(
+        windows,
+        allow(
+            dead_code,
+            reason = "Windows cannot name the processes holding files yet"
+        )
+    )]
     #[error(
         "files in {} are still in use by: {holders}. Close them (and leave the folder), then \
          try again, or use 'secvol unmount --force' to detach it now (the data of those files \

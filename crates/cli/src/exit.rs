@@ -71,6 +71,10 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 fn cli_error_code(err: &CliError) -> u8 {
     match err {
         CliError::NoTerminal
+        | CliError::NoDesktop
+        | CliError::NoDialogProgram
+        | CliError::Cancelled
+        | CliError::MountpointNotEmpty(_)
         | CliError::EmptyPassword(_)
         | CliError::PasswordNotUtf8(_)
         | CliError::PasswordTooLong(_)

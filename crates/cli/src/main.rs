@@ -18,17 +18,35 @@
 //! Layout: this file holds the clap definitions and the dispatch only; each command family
 //! lives in `commands/<name>.rs`.
 
+#[cfg(unix)]
+mod auto_dismount;
 mod commands;
 #[cfg(unix)]
 mod control;
 mod credentials;
+mod dialog;
+mod duration;
 mod error;
 mod exit;
+#[cfg(any(windows, test))]
+mod mount_records;
+// The mount table and holders of open files: /proc on Linux, ps/mount/lsof on macOS, the
+// daemons' mount records on Windows.
+#[cfg(all(unix, not(target_os = "macos")))]
 mod mounts;
+#[cfg(any(target_os = "macos", test))]
+mod mounts_macos;
+#[cfg(target_os = "macos")]
+use mounts_macos as mounts;
+#[cfg(windows)]
+mod mounts_windows;
+#[cfg(windows)]
+use mounts_windows as mounts;
 mod password;
 mod progress;
 mod shred;
 mod size;
+mod state;
 mod sys;
 
 use std::ffi::OsString;
@@ -139,8 +157,11 @@ enum Command {
     Shred(ShredArgs),
     Resize(ResizeArgs),
     Destroy(DestroyArgs),
+    Kit(KitArgs),
     #[command(name = "serve-mount", hide = true)]
     ServeMount(ServeMountArgs),
+    #[command(name = "reap-mount", hide = true)]
+    ReapMount(ReapMountArgs),
 }
 
 /// The cipher of the data.
@@ -201,6 +222,10 @@ struct CreateArgs {
     /// what the data is). Use it for tests and scratch containers.
     #[arg(long)]
     quick: bool,
+    /// Ask for the password in a password box instead of on the terminal, and explain a
+    /// refused (weak) password there. Used automatically when there is no terminal.
+    #[arg(long, conflicts_with = "password_file")]
+    gui: bool,
 }
 
 /// Show what a container is: size, cipher, keyslots, header state.
@@ -624,21 +649,29 @@ struct MvArgs {
 /// Mount a container as a folder, so every program can use the files inside.
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Unlock a container and mount it on MOUNTPOINT (a folder, created if missing), \
-so that every program reads and writes the files inside as ordinary files while only \
-encrypted data reaches the container file. secvol asks for the password, mounts, and returns \
-once the folder is ready; a background process keeps serving it until 'secvol unmount'.\n\n\
+    long_about = "Unlock a container and mount it on MOUNTPOINT (a folder, created if missing; \
+an existing folder must be empty), so that every program reads and writes the files inside as \
+ordinary files while only encrypted data reaches the container file. secvol asks for the \
+password, mounts, and returns once the folder is ready; a background process keeps serving it \
+until 'secvol unmount'. If the mount fails, a folder that secvol created is removed again.\n\n\
 While mounted, the container is locked: a second mount, or a command that changes it, is \
 refused (exit code 11). Only you see the files unless --allow-other is given; permissions \
 inside are enforced by the system. Changes are written to the container at least every 5 \
-seconds, on fsync, and when unmounting.\n\n\
+seconds, on fsync, and when unmounting; a mount that changed nothing leaves the container \
+file untouched (same bytes, same modification time).\n\n\
+The mount dismounts itself (writing everything first) when the container's file or drive \
+disappears, when the computer is about to sleep (Linux desktops that announce it), and \
+after --idle-timeout without use. Its messages go to a log in your state folder \
+('secvol list' shows each mount's health and log).\n\n\
+Without a terminal (a double-clicked script) the password is asked in a password box, and \
+the outcome is shown in a message box; --gui does that from a terminal too.\n\n\
 Example: secvol mount /media/usb/TimeAcct.sec ~/TimeAcct",
     after_long_help = PASSWORD_AND_EXIT_CODES_HELP
 )]
 struct MountArgs {
     /// The container file.
     container: PathBuf,
-    /// The folder to mount on (created if it does not exist).
+    /// The folder to mount on (created if it does not exist; it must be empty).
     mountpoint: PathBuf,
     /// Read the password from the first line of FILE ('-': standard input).
     #[arg(long, value_name = "FILE")]
@@ -649,7 +682,7 @@ struct MountArgs {
     #[arg(long)]
     read_only: bool,
     /// Stay in the foreground until unmounted (Ctrl-C unmounts); log messages go to the
-    /// terminal (RUST_LOG=info shows more).
+    /// terminal too (RUST_LOG=info shows more).
     #[arg(long)]
     foreground: bool,
     /// Let other users (and services such as backup software running as another user) see
@@ -657,6 +690,18 @@ struct MountArgs {
     /// need 'user_allow_other' in /etc/fuse.conf.
     #[arg(long)]
     allow_other: bool,
+    /// Mount even on a folder that has files in it (they are hidden while mounted).
+    #[arg(long)]
+    allow_non_empty: bool,
+    /// Dismount by itself (writing everything first) after this long without any use of
+    /// the files: 30m, 1h, 90s (a plain number is minutes). It waits while a program still
+    /// has a file or folder open inside.
+    #[arg(long, value_name = "TIME", value_parser = duration::parse_duration)]
+    idle_timeout: Option<std::time::Duration>,
+    /// Ask for the password in a password box and show the outcome in a message box (also
+    /// used automatically when there is no terminal to ask on).
+    #[arg(long, conflicts_with = "password_file")]
+    gui: bool,
 }
 
 /// Unmount a container: write everything, unmount, wait until the container is closed.
@@ -667,23 +712,42 @@ secvol writes every change durably into the container, unmounts the folder and w
 the container file is closed; then the drive can be removed.\n\n\
 If programs still have files open inside (or a terminal is in the folder), secvol refuses and \
 names them (exit code 11). --force detaches the folder at once anyway: the programs keep \
-their open files until they close them, and the container is closed after that.",
+their open files until they close them, and the container is closed after that.\n\n\
+--all unmounts every secvol mount of the user running it (root: only root's own mounts, \
+unless --all-users is given too).\n\n\
+With --gui the outcome is shown in a message box: that the drive can be removed only once \
+the container is closed, or which program keeps it busy.",
     after_long_help = EXIT_CODES_HELP
 )]
 struct UnmountArgs {
     /// The mount point, or the container file.
-    #[arg(value_name = "MOUNTPOINT|CONTAINER")]
-    target: PathBuf,
+    #[arg(
+        value_name = "MOUNTPOINT|CONTAINER",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    target: Option<PathBuf>,
     /// Detach even if files are still open (lazy unmount).
     #[arg(long)]
     force: bool,
+    /// Unmount all your secvol mounts.
+    #[arg(long)]
+    all: bool,
+    /// With --all, as root: every user's secvol mounts, not only root's own.
+    #[arg(long, requires = "all")]
+    all_users: bool,
+    /// Show the outcome in a message box (for double-clicked scripts).
+    #[arg(long)]
+    gui: bool,
 }
 
 /// List the mounted containers.
 #[derive(Debug, Args)]
 #[command(
     long_about = "List the mounted secvol containers: container file, mount point, \
-read-write or read-only, and the process id of the daemon serving it."
+read-write or read-only, the process id of the daemon serving it, and its health: 'clean', \
+or the number of errors its log holds and the first of them (a damaged block, an I/O error \
+of the drive). The last column is the daemon's log file."
 )]
 struct ListArgs {}
 
@@ -857,6 +921,60 @@ struct DestroyArgs {
     yes: bool,
 }
 
+/// Lay out a portable kit: the program, a container and double-clickable scripts.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Lay out the portable kit in DIR (a USB key's top folder, or any folder): the \
+secvol program for this system in secvol/<system>/, the container in Data/, double-clickable \
+scripts to mount and dismount it on Windows (.bat, on a drive letter), Linux (.sh) and macOS \
+(.command), and a README.txt for the person at the desk. The scripts find everything \
+relative to themselves, so the kit works whatever drive letter or folder the key gets.\n\n\
+The container is created (--size, password asked twice) unless --container names an existing \
+container, which is moved into Data/ (or copied, if it is on another drive; the original is \
+then left where it was). --sample makes a 1 MiB sample container with a demo password printed \
+in README.txt, to try the routine before making a real one.\n\n\
+Programs for other systems: give them with --program (repeatable); secvol recognises the \
+system from the file. Existing kit files are never replaced without --force; the container \
+never is.\n\n\
+Example: secvol kit /media/usb --container TimeAcct.sec --size 4G --drive T",
+    after_long_help = PASSWORD_AND_EXIT_CODES_HELP
+)]
+struct KitArgs {
+    /// The kit's folder (created if missing), for example the USB key's top folder.
+    dir: PathBuf,
+    /// The container: a name (created in DIR/Data/ with --size) or an existing container
+    /// file (moved into DIR/Data/). Default: SecureDrive.sec.
+    #[arg(long, value_name = "NAME.sec")]
+    container: Option<PathBuf>,
+    /// Size of a new container (64M, 4G, ...; see 'secvol create --help').
+    #[arg(long, value_name = "SIZE", value_parser = size::parse_size, conflicts_with = "sample")]
+    size: Option<u64>,
+    /// Windows drive letter the .bat script mounts on (default T).
+    #[arg(long, value_name = "T", value_parser = commands::kit::parse_drive, default_value = "T")]
+    drive: char,
+    /// Make a 1 MiB sample container with a demo password (printed in README.txt), to try
+    /// the routine. Never put real records in it.
+    #[arg(long, conflicts_with = "container")]
+    sample: bool,
+    /// A secvol program built for another system (Windows secvol.exe, macOS, Linux on
+    /// another processor), copied into the kit. Repeat for more.
+    #[arg(long = "program", value_name = "FILE")]
+    programs: Vec<PathBuf>,
+    /// Replace the kit's scripts, README.txt and programs if they exist (never the container).
+    #[arg(long)]
+    force: bool,
+    /// Read the new container's password from the first line of FILE ('-': standard input).
+    #[arg(long, value_name = "FILE|-")]
+    password_file: Option<PathBuf>,
+    #[arg(long, help = ALLOW_WEAK_HELP)]
+    allow_weak_password: bool,
+    #[arg(long, value_name = "N", help = SCRYPT_LOG_N_HELP)]
+    scrypt_log_n: Option<u32>,
+    /// Do not fill a new container with random bytes first (see 'secvol create --help').
+    #[arg(long)]
+    quick: bool,
+}
+
 /// The mount daemon (internal: started by 'secvol mount', password on standard input).
 #[derive(Debug, Args)]
 struct ServeMountArgs {
@@ -872,11 +990,32 @@ struct ServeMountArgs {
     /// password line (`credentials::write_handoff`).
     #[arg(long)]
     credentials: bool,
+    /// Append the daemon's log to FILE.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Dismount after this many seconds without use.
+    #[arg(long, value_name = "SECONDS")]
+    idle_timeout_secs: Option<u64>,
+}
+
+/// Removes a mount whose daemon died without unmounting (internal: started by the daemon).
+#[derive(Debug, Args)]
+struct ReapMountArgs {
+    /// The mount point (absolute).
+    mountpoint: PathBuf,
+    /// Append to the daemon's log FILE.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    let (log_file, daemon) = match &cli.command {
+        Command::ServeMount(args) => (args.log.as_deref(), true),
+        Command::ReapMount(args) => (args.log.as_deref(), true),
+        _ => (None, false),
+    };
+    init_logging(log_file, daemon);
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -913,24 +1052,61 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Shred(args) => commands::shred::run(&args),
         Command::Resize(args) => commands::resize::run(&args),
         Command::Destroy(args) => commands::destroy::run(&args),
+        Command::Kit(args) => commands::kit::run(&args),
+        #[cfg(unix)]
+        Command::ServeMount(args) => commands::serve::run(&args),
+        #[cfg(windows)]
         Command::ServeMount(args) => commands::mount::serve(&args),
+        #[cfg(unix)]
+        Command::ReapMount(args) => commands::serve::reap(&args),
+        #[cfg(not(unix))]
+        Command::ReapMount(_) => anyhow::bail!("reap-mount exists on Unix systems only"),
     }
 }
 
 /// `env_logger` with the default filter `warn` (`RUST_LOG` overrides it), no timestamps.
 /// Nothing in secvol logs passwords or keys.
-fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format(|buf, record| match record.level() {
-            log::Level::Error => writeln!(buf, "error: {}", record.args()),
-            log::Level::Warn => writeln!(buf, "warning: {}", record.args()),
-            level => writeln!(
-                buf,
-                "{}: [{}] {}",
-                level.as_str().to_lowercase(),
-                record.target(),
-                record.args()
-            ),
+///
+/// The mount daemon (`log_file`) logs secvol's own `info` messages too, with UTC time stamps,
+/// into its log file in the state folder (`state.rs`), and also to its standard error, which
+/// is the terminal with `mount --foreground` and nowhere otherwise.
+fn init_logging(log_file: Option<&std::path::Path>, daemon: bool) {
+    let default_filter = if daemon {
+        "warn,secvol=info,secvol_fs=info,secvol_fuse=info,secvol_core=info"
+    } else {
+        "warn"
+    };
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter));
+    let file = log_file.and_then(|path| {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .ok()
+    });
+    if let Some(file) = file {
+        builder.target(env_logger::Target::Pipe(Box::new(state::LogSink::new(
+            file,
+        ))));
+    }
+    builder
+        .format(move |buf, record| {
+            if daemon {
+                write!(buf, "{} ", state::utc_seconds_text(state::now_secs()))?;
+            }
+            match record.level() {
+                log::Level::Error => writeln!(buf, "error: {}", record.args()),
+                log::Level::Warn => writeln!(buf, "warning: {}", record.args()),
+                log::Level::Info if daemon => writeln!(buf, "info: {}", record.args()),
+                level => writeln!(
+                    buf,
+                    "{}: [{}] {}",
+                    level.as_str().to_lowercase(),
+                    record.target(),
+                    record.args()
+                ),
+            }
         })
         .init();
 }

@@ -21,6 +21,17 @@ pub struct MountEntry {
     pub container: PathBuf,
     /// Mounted read-only.
     pub read_only: bool,
+    /// The user who mounted it (the `user_id=` option of FUSE mounts).
+    pub owner: Option<u32>,
+}
+
+/// The daemon serving a mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Daemon {
+    /// Its process id.
+    pub pid: u32,
+    /// Its log file (`--log` on its command line), if it keeps one.
+    pub log: Option<PathBuf>,
 }
 
 /// Every secvol mount in the mount table.
@@ -40,6 +51,7 @@ fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
         return None;
     }
     let source = after.next()?;
+    let super_options = after.next().unwrap_or("");
     let fields: Vec<&str> = before.split(' ').collect();
     let mountpoint = fields.get(4)?;
     let options = fields.get(5)?;
@@ -47,6 +59,9 @@ fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
         mountpoint: PathBuf::from(unescape(mountpoint)),
         container: PathBuf::from(unescape(source)),
         read_only: options.split(',').any(|option| option == "ro"),
+        owner: super_options
+            .split(',')
+            .find_map(|option| option.strip_prefix("user_id=")?.parse().ok()),
     })
 }
 
@@ -117,10 +132,31 @@ pub fn process_name(pid: u32) -> String {
 
 /// The daemon serving `mountpoint`, if it is alive.
 pub fn daemon_pid(mountpoint: &Path) -> Option<u32> {
-    pids().into_iter().find(|&pid| {
+    daemon(mountpoint).map(|daemon| daemon.pid)
+}
+
+/// The daemon serving `mountpoint` and its log file, if it is alive.
+pub fn daemon(mountpoint: &Path) -> Option<Daemon> {
+    pids().into_iter().find_map(|pid| {
         let args = cmdline(pid);
-        args.len() >= 4 && args[1] == DAEMON_SUBCOMMAND && Path::new(&args[3]) == mountpoint
+        if args.len() >= 4 && args[1] == DAEMON_SUBCOMMAND && Path::new(&args[3]) == mountpoint {
+            Some(Daemon {
+                pid,
+                log: daemon_log_argument(&args),
+            })
+        } else {
+            None
+        }
     })
+}
+
+/// The value of `--log` on a daemon's command line.
+fn daemon_log_argument(args: &[String]) -> Option<PathBuf> {
+    args.iter()
+        .skip(4)
+        .position(|arg| arg == "--log")
+        .and_then(|at| args.get(4 + at + 1))
+        .map(PathBuf::from)
 }
 
 /// Whether process `pid` still exists (and is not a zombie).
@@ -175,12 +211,38 @@ mod tests {
                 mountpoint: PathBuf::from("/media/My Records"),
                 container: PathBuf::from("/home/ana/TimeAcct.sec"),
                 read_only: false,
+                owner: Some(1000),
             })
         );
         let ro = "1 2 0:5 / /mnt ro,nosuid - fuse.secvol /c.sec ro";
         assert!(parse_mountinfo_line(ro).unwrap().read_only);
         let other = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw";
         assert_eq!(parse_mountinfo_line(other), None);
+    }
+
+    #[test]
+    fn the_daemons_log_is_read_from_its_command_line() {
+        let args: Vec<String> = [
+            "/usr/bin/secvol",
+            DAEMON_SUBCOMMAND,
+            "/c.sec",
+            "/mnt",
+            "--read-only",
+            "--log",
+            "/home/ana/.local/state/secvol/mount-1.log",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            daemon_log_argument(&args),
+            Some(PathBuf::from("/home/ana/.local/state/secvol/mount-1.log"))
+        );
+        assert_eq!(daemon_log_argument(&args[..5]), None);
+        // A mount point named --log is not mistaken for the option.
+        let odd: Vec<String> = ["secvol", DAEMON_SUBCOMMAND, "/c.sec", "--log"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(daemon_log_argument(&odd), None);
     }
 
     #[test]

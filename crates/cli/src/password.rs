@@ -100,15 +100,7 @@ pub fn enforce_strength(
     container: &Path,
     allow_weak: bool,
 ) -> Result<(), CliError> {
-    let stem = container
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let context: Vec<&str> = [stem.as_str()]
-        .into_iter()
-        .filter(|word| !word.is_empty())
-        .collect();
-    match secvol_core::policy::check_password_strength(password.expose_secret(), &context) {
+    match strength(password, container) {
         Ok(()) => Ok(()),
         Err(weak) if allow_weak => {
             eprintln!("warning: {weak}; using it anyway because of --allow-weak-password");
@@ -128,8 +120,88 @@ pub fn prompt_optional(prompt: &str) -> anyhow::Result<Option<SecretString>> {
     }
 }
 
+/// The core's verdict on a password chosen for `container` (whose name counts as a guessable
+/// word).
+pub fn strength(
+    password: &SecretString,
+    container: &Path,
+) -> Result<(), secvol_core::policy::WeakPassword> {
+    let stem = container
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let context: Vec<&str> = [stem.as_str()]
+        .into_iter()
+        .filter(|word| !word.is_empty())
+        .collect();
+    secvol_core::policy::check_password_strength(password.expose_secret(), &context)
+}
+
+/// Choose a new password in password boxes: asked twice; a mismatch or (unless
+/// `allow_weak`) a weak password is explained in a message box and asked again.
+pub fn choose_in_dialog(
+    dialog: &crate::dialog::Dialog,
+    container: &Path,
+    allow_weak: bool,
+) -> anyhow::Result<SecretString> {
+    use crate::dialog::MessageKind;
+    const ATTEMPTS: usize = 5;
+    let name = crate::commands::display_name(container);
+    for _ in 0..ATTEMPTS {
+        let title = format!("New password for {name}");
+        let password = ask_in_dialog(
+            dialog,
+            &title,
+            &format!(
+                "New password for {name}.\nA phrase of four or five unrelated words works well:"
+            ),
+        )?;
+        let again = ask_in_dialog(
+            dialog,
+            &title,
+            &format!("Type the new password for {name} again:"),
+        )?;
+        if password.expose_secret() != again.expose_secret() {
+            dialog.message(
+                MessageKind::Error,
+                "Passwords differ",
+                "The two passwords you typed are not the same. Please type them again.",
+            )?;
+            continue;
+        }
+        match strength(&password, container) {
+            Ok(()) => return Ok(password),
+            Err(weak) if allow_weak => {
+                eprintln!("warning: {weak}; using it anyway because of --allow-weak-password");
+                return Ok(password);
+            }
+            Err(weak) => {
+                dialog.message(
+                    MessageKind::Warning,
+                    "Password too weak",
+                    &format!(
+                        "This password would be guessed too quickly (strength {}/4, at least 3 \
+                         is needed): {}.\n\nChoose a longer one: a phrase of four or five \
+                         unrelated words, such as a short sentence only you would make up.",
+                        weak.score, weak.reason
+                    ),
+                )?;
+            }
+        }
+    }
+    Err(CliError::Cancelled.into())
+}
+
 fn prompt_once(prompt: &str) -> anyhow::Result<SecretString> {
-    ensure_terminal()?;
+    if !has_terminal() {
+        // A double-clicked script, a desktop shortcut: ask in a password box if there is a
+        // desktop to show one on.
+        return match crate::dialog::Dialog::find() {
+            Ok(dialog) => ask_in_dialog(&dialog, "secvol", prompt),
+            Err(CliError::NoDesktop) => Err(CliError::NoTerminal.into()),
+            Err(err) => Err(err.into()),
+        };
+    }
     let typed = match rpassword::prompt_password(prompt) {
         Ok(typed) => typed,
         Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => {
@@ -144,28 +216,35 @@ fn prompt_once(prompt: &str) -> anyhow::Result<SecretString> {
     Ok(secret)
 }
 
-/// Fail with [`CliError::NoTerminal`] unless there is a terminal to prompt on.
-fn ensure_terminal() -> Result<(), CliError> {
+/// Ask for a password in `dialog`'s password box titled `title`; Cancel is
+/// [`CliError::Cancelled`].
+pub fn ask_in_dialog(
+    dialog: &crate::dialog::Dialog,
+    title: &str,
+    prompt: &str,
+) -> anyhow::Result<SecretString> {
+    let text = prompt.trim_end();
+    match dialog.ask_password(title, text)? {
+        Some(password) => Ok(password),
+        None => Err(CliError::Cancelled.into()),
+    }
+}
+
+/// Whether there is a terminal to prompt on.
+pub fn has_terminal() -> bool {
     #[cfg(unix)]
     {
         // rpassword talks to the controlling terminal, as ssh and sudo do.
-        match std::fs::OpenOptions::new()
+        std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open("/dev/tty")
-        {
-            Ok(_) => Ok(()),
-            Err(_) => Err(CliError::NoTerminal),
-        }
+            .is_ok()
     }
     #[cfg(not(unix))]
     {
         use std::io::IsTerminal;
-        if io::stdin().is_terminal() {
-            Ok(())
-        } else {
-            Err(CliError::NoTerminal)
-        }
+        io::stdin().is_terminal()
     }
 }
 
@@ -184,17 +263,23 @@ pub fn first_line_secret(
     reader: &mut dyn Read,
     source: &PasswordSource,
 ) -> anyhow::Result<SecretString> {
+    secret_first_line(reader, &source.describe())
+}
+
+/// Read the first line of `reader` (without its `\n` or `\r\n`) into a secret; `what` names
+/// where it came from in errors ("the first line of pw.txt", "the password box").
+pub fn secret_first_line(reader: &mut dyn Read, what: &str) -> anyhow::Result<SecretString> {
     let line = read_first_line(reader).map_err(|err| {
         if err.kind() == io::ErrorKind::InvalidData {
-            anyhow::Error::from(CliError::PasswordTooLong(source.describe()))
+            anyhow::Error::from(CliError::PasswordTooLong(what.to_owned()))
         } else {
             anyhow::Error::from(err)
         }
     })?;
     let text =
-        std::str::from_utf8(&line).map_err(|_| CliError::PasswordNotUtf8(source.describe()))?;
+        std::str::from_utf8(&line).map_err(|_| CliError::PasswordNotUtf8(what.to_owned()))?;
     if text.is_empty() {
-        return Err(CliError::EmptyPassword(source.describe()).into());
+        return Err(CliError::EmptyPassword(what.to_owned()).into());
     }
     let mut exact = String::with_capacity(text.len());
     exact.push_str(text);

@@ -42,6 +42,19 @@ fn write_blocks(sandbox: &Sandbox, path: &Path) -> Vec<u64> {
         .collect()
 }
 
+fn check_repair(sandbox: &Sandbox, container: &Path) -> common::Run {
+    let pw = sandbox.password_file(STRONG);
+    sandbox
+        .run(&[
+            "check",
+            container.to_str().unwrap(),
+            "--repair",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ])
+        .ok()
+}
+
 fn check(sandbox: &Sandbox, container: &Path) -> common::Run {
     let pw = sandbox.password_file(STRONG);
     sandbox.run(&[
@@ -163,16 +176,7 @@ fn a_super_slot_that_does_not_authenticate_is_stale_when_the_files_check_clean()
     let run = check(&sandbox, &container).ok();
     assert!(run.stdout.contains("slot 0 OK, slot 1 stale"), "{run:#?}");
     assert!(run.stdout.contains("no damage found"), "{run:#?}");
-    let pw = sandbox.password_file(STRONG);
-    let repaired = sandbox
-        .run(&[
-            "check",
-            container.to_str().unwrap(),
-            "--repair",
-            "--password-file",
-            pw.to_str().unwrap(),
-        ])
-        .ok();
+    let repaired = check_repair(&sandbox, &container);
     assert!(
         repaired
             .stdout
@@ -218,16 +222,7 @@ fn a_damaged_block_that_nothing_uses_is_stale_and_repair_rewrites_it() {
         "{run:#?}"
     );
     assert!(run.stdout.contains("no damage found"), "{run:#?}");
-    let pw = sandbox.password_file(STRONG);
-    let repaired = sandbox
-        .run(&[
-            "check",
-            container.to_str().unwrap(),
-            "--repair",
-            "--password-file",
-            pw.to_str().unwrap(),
-        ])
-        .ok();
+    let repaired = check_repair(&sandbox, &container);
     assert!(
         repaired
             .stdout

@@ -12,9 +12,11 @@ pub mod block_set;
 pub mod cipher;
 pub mod container;
 pub mod credential;
+pub mod deferred;
 pub mod destroy;
 pub mod device;
 pub mod error;
+mod forward;
 pub mod geometry;
 pub mod header;
 pub mod kdf;
@@ -41,6 +43,7 @@ pub use container::{
     Container, CreateOptions, HeaderStatus, UnlockedContainer, create, create_on, create_with,
 };
 pub use credential::{Credential, Keyfile, KeyfileError, KeyslotKind, RecoveryKey};
+pub use deferred::DeferredDevice;
 pub use destroy::{DestroyReport, destroy};
 pub use device::{BlockDevice, DamageByUse, EncryptedDevice, ReadMode, VerifyReport};
 pub use error::{BlockError, ContainerError, HeaderDamage, KdfError};

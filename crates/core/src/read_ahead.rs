@@ -19,8 +19,9 @@ use std::sync::Arc;
 
 use crate::device::{BlockDevice, ReadMode};
 use crate::error::BlockError;
+use crate::forward::forward_device_facts;
 use crate::geometry::BLOCK_SIZE;
-use crate::worker::{Shared, Worker, forward_device_facts};
+use crate::worker::{Shared, Worker};
 
 /// Blocks read ahead at a time (1 MiB).
 pub const READ_AHEAD_BLOCKS: u64 = 256;

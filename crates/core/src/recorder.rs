@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use crate::block_set::BlockSet;
 use crate::device::{BlockDevice, ReadMode};
 use crate::error::BlockError;
+use crate::forward::{forward_device_changes, forward_device_facts};
 use crate::geometry::BLOCK_SIZE;
-use crate::worker::forward_device_facts;
 
 /// Passes everything through to the device underneath and records the blocks read.
 #[derive(Debug)]
@@ -44,9 +44,7 @@ impl ReadRecorder {
 impl BlockDevice for ReadRecorder {
     forward_device_facts!(inner);
 
-    fn set_len(&self, len: u64) -> Result<(), BlockError> {
-        self.inner.set_len(len)
-    }
+    forward_device_changes!(inner);
 
     fn read_blocks(&self, first: u64, buf: &mut [u8], mode: ReadMode) -> Result<(), BlockError> {
         let count = (buf.len() / BLOCK_SIZE) as u64;
@@ -55,17 +53,5 @@ impl BlockDevice for ReadRecorder {
             .unwrap_or_else(|p| p.into_inner())
             .insert_range(first..first + count);
         self.inner.read_blocks(first, buf, mode)
-    }
-
-    fn write_blocks(&self, first: u64, data: &[u8]) -> Result<(), BlockError> {
-        self.inner.write_blocks(first, data)
-    }
-
-    fn write_blocks_owned(&self, first: u64, data: Vec<u8>) -> Result<(), BlockError> {
-        self.inner.write_blocks_owned(first, data)
-    }
-
-    fn sync(&self) -> Result<(), BlockError> {
-        self.inner.sync()
     }
 }

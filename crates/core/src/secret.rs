@@ -62,14 +62,17 @@ impl fmt::Debug for SecretKey {
 
 static LOCK_WARNING_GIVEN: AtomicBool = AtomicBool::new(false);
 
-/// Best-effort `mlock` of the pages holding `len` bytes at `ptr`, so key material is not
-/// written to swap. Failure (RLIMIT_MEMLOCK, an OS without mlock) is logged once, not fatal.
+/// Best-effort `mlock` (Windows: `VirtualLock`) of the pages holding `len` bytes at `ptr`, so
+/// key material is not written to swap (or the page file). Failure (RLIMIT_MEMLOCK, a full
+/// working set) is logged once, not fatal.
 /// Pages are not unlocked on drop: another key may share the page, and `munlock` does not
 /// count; the handful of locked pages is released at exit.
 pub(crate) fn lock_memory<T>(ptr: *const T, len: usize) {
     if !lock_memory_impl(ptr.cast::<u8>(), len) && !LOCK_WARNING_GIVEN.swap(true, Ordering::Relaxed)
     {
-        log::warn!("could not lock key memory against swapping (mlock failed); continuing");
+        log::warn!(
+            "could not lock key memory against swapping (mlock/VirtualLock failed); continuing"
+        );
     }
 }
 
@@ -82,7 +85,16 @@ fn lock_memory_impl(ptr: *const u8, len: usize) -> bool {
     unsafe { libc::mlock(ptr.cast::<libc::c_void>(), len) == 0 }
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn lock_memory_impl(ptr: *const u8, len: usize) -> bool {
+    // SAFETY: VirtualLock only pins the pages spanning [ptr, ptr+len) in the working set;
+    // the range belongs to a live allocation owned by the caller, and VirtualLock neither
+    // reads nor writes it. A few pages fit in Windows' default minimum working set.
+    unsafe { windows_sys::Win32::System::Memory::VirtualLock(ptr.cast(), len) != 0 }
+}
+
+#[cfg(not(any(unix, windows)))]
 fn lock_memory_impl(_ptr: *const u8, _len: usize) -> bool {
     false
 }

@@ -3,7 +3,7 @@
 //!
 //! | mode | stack, bottom to top | why |
 //! |---|---|---|
-//! | [`DeviceMode::ReadWrite`] | encrypted → read-ahead → write-behind | a mount or an offline command that changes files: decryption ahead of sequential readers, encryption and host writes on a worker thread |
+//! | [`DeviceMode::ReadWrite`] | encrypted → deferred → read-ahead → write-behind | a mount or an offline command that changes files: nothing reaches the container until the first change is persisted ([`DeviceStack::go_live`]; a session that changes nothing leaves the file untouched), decryption ahead of sequential readers, encryption and host writes on a worker thread |
 //! | [`DeviceMode::ReadOnly`] | encrypted (read-only) → overlay → read-ahead | a read-only mount or offline read: the storage engine may still "write" while it opens (recovery, its clean-shutdown header); the overlay keeps that in memory so the container stays byte-identical |
 //! | [`DeviceMode::Check`] | encrypted (read-only) → recorder → lenient → overlay | `check`: a damaged block reads as zeros (counted) so the walk can name every damaged file, and every block read is recorded, so damage in blocks nothing references can be told apart |
 //!
@@ -13,12 +13,13 @@
 use std::sync::Arc;
 
 use crate::block_set::BlockSet;
+use crate::deferred::DeferredDevice;
 use crate::device::{BlockDevice, ReadMode};
 use crate::error::BlockError;
+use crate::forward::{forward_device_changes, forward_device_facts};
 use crate::overlay::OverlayDevice;
 use crate::read_ahead::ReadAheadDevice;
 use crate::recorder::ReadRecorder;
-use crate::worker::forward_device_facts;
 use crate::write_behind::WriteBehindDevice;
 
 /// What the device stack is for.
@@ -45,6 +46,7 @@ pub struct DeviceStack {
     top: Arc<dyn BlockDevice>,
     mode: DeviceMode,
     recorder: Option<Arc<ReadRecorder>>,
+    deferred: Option<Arc<DeferredDevice>>,
 }
 
 impl DeviceStack {
@@ -54,11 +56,16 @@ impl DeviceStack {
     pub fn build(base: Arc<dyn BlockDevice>, mode: DeviceMode) -> std::io::Result<DeviceStack> {
         Ok(match mode {
             DeviceMode::ReadWrite => {
-                let read_ahead: Arc<dyn BlockDevice> = Arc::new(ReadAheadDevice::new(base)?);
+                let deferred = Arc::new(DeferredDevice::new(base));
+                let read_ahead: Arc<dyn BlockDevice> = Arc::new(ReadAheadDevice::new(Arc::clone(
+                    &deferred,
+                )
+                    as Arc<dyn BlockDevice>)?);
                 DeviceStack {
                     top: Arc::new(WriteBehindDevice::new(read_ahead)?),
                     mode,
                     recorder: None,
+                    deferred: Some(deferred),
                 }
             }
             DeviceMode::ReadOnly => {
@@ -67,6 +74,7 @@ impl DeviceStack {
                     top: Arc::new(ReadAheadDevice::new(overlay)?),
                     mode,
                     recorder: None,
+                    deferred: None,
                 }
             }
             DeviceMode::Check => {
@@ -78,6 +86,7 @@ impl DeviceStack {
                     top: Arc::new(OverlayDevice::new(lenient)),
                     mode,
                     recorder: Some(recorder),
+                    deferred: None,
                 }
             }
         })
@@ -91,6 +100,7 @@ impl DeviceStack {
             top: base,
             mode: DeviceMode::ReadWrite,
             recorder: None,
+            deferred: None,
         }
     }
 
@@ -102,6 +112,17 @@ impl DeviceStack {
     /// The mode the stack was built for.
     pub fn mode(&self) -> DeviceMode {
         self.mode
+    }
+
+    /// Let writes reach the container from now on, first the ones held so far (a read-write
+    /// stack holds them until this is called). The layer above calls it just before it
+    /// persists its first change, or at once when it must persist something it did not
+    /// change (a repair after a crash). Cheap after the first call; no-op on other stacks.
+    pub fn go_live(&self) -> Result<(), BlockError> {
+        match &self.deferred {
+            Some(deferred) => deferred.go_live(),
+            None => Ok(()),
+        }
     }
 
     /// In [`DeviceMode::Check`], the blocks read from the container since the stack was built
@@ -130,23 +151,9 @@ struct LenientReads {
 impl BlockDevice for LenientReads {
     forward_device_facts!(inner);
 
-    fn set_len(&self, len: u64) -> Result<(), BlockError> {
-        self.inner.set_len(len)
-    }
+    forward_device_changes!(inner);
 
     fn read_blocks(&self, first: u64, buf: &mut [u8], _mode: ReadMode) -> Result<(), BlockError> {
         self.inner.read_blocks(first, buf, ReadMode::Lenient)
-    }
-
-    fn write_blocks(&self, first: u64, data: &[u8]) -> Result<(), BlockError> {
-        self.inner.write_blocks(first, data)
-    }
-
-    fn write_blocks_owned(&self, first: u64, data: Vec<u8>) -> Result<(), BlockError> {
-        self.inner.write_blocks_owned(first, data)
-    }
-
-    fn sync(&self) -> Result<(), BlockError> {
-        self.inner.sync()
     }
 }

@@ -105,29 +105,6 @@ impl<S> Drop for Worker<S> {
     }
 }
 
-/// Forward the facts of a block device that a decorator does not change (block size,
-/// capacity, length, tolerated failures) to `self.$inner`.
-macro_rules! forward_device_facts {
-    ($inner:ident) => {
-        fn block_size(&self) -> usize {
-            self.$inner.block_size()
-        }
-
-        fn capacity_blocks(&self) -> u64 {
-            self.$inner.capacity_blocks()
-        }
-
-        fn len(&self) -> u64 {
-            self.$inner.len()
-        }
-
-        fn tolerated_failures(&self) -> u64 {
-            self.$inner.tolerated_failures()
-        }
-    };
-}
-pub(crate) use forward_device_facts;
-
 #[cfg(test)]
 mod tests {
     use super::*;

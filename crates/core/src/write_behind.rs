@@ -27,8 +27,9 @@ use std::sync::Arc;
 
 use crate::device::{BlockDevice, ReadMode};
 use crate::error::BlockError;
+use crate::forward::forward_device_facts;
 use crate::geometry::BLOCK_SIZE;
-use crate::worker::{Shared, Worker, forward_device_facts};
+use crate::worker::{Shared, Worker};
 
 /// Bytes of writes that may wait for the worker.
 pub const QUEUE_LIMIT: usize = 16 << 20;

@@ -257,3 +257,88 @@ mod layout_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod redb_header_tests {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use secvol_core::testing::MemStorage;
+    use secvol_core::{
+        CipherSuite, CreateOptions, DeviceMode, ReadMode, ScryptParams, SecretString,
+    };
+
+    use super::*;
+    use crate::{Ctx, Fs, FsOptions, OpenFlags, ROOT_INO};
+
+    /// The fields of redb's header this backend reads are where it reads them, with values
+    /// that mean what it assumes. redb is pinned to one version in Cargo.toml; this test is
+    /// what tells a future upgrade that the private layout moved.
+    #[test]
+    fn redb_header_layout_is_what_the_backend_reads() {
+        let unlocked = secvol_core::create_on(
+            Arc::new(MemStorage::default()),
+            Path::new("test.sec"),
+            &SecretString::from("correct horse battery staple"),
+            &CreateOptions {
+                size: 8 << 20,
+                suite: CipherSuite::Aes256Gcm,
+                kdf: ScryptParams::with_log_n(10),
+                quick: true,
+            },
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let stack = unlocked.open_stack(DeviceMode::ReadWrite).unwrap();
+        let me = Ctx { uid: 1, gid: 1 };
+        Fs::format(stack.clone(), me).unwrap();
+        let device = Arc::clone(stack.device());
+
+        // Magic and geometry: a 4 KiB page (the device's block), regions as redb lays them
+        // out, and the device sized to exactly the longest layout that fits.
+        let mut block0 = vec![0u8; BLOCK_SIZE];
+        device
+            .read_blocks(0, &mut block0, ReadMode::Strict)
+            .unwrap();
+        assert_eq!(block0[..REDB_MAGIC.len()], REDB_MAGIC);
+        let (page, header_pages, max_data_pages) = redb_geometry(&*device).unwrap();
+        assert_eq!(page, BLOCK, "redb's page size field");
+        assert!(header_pages <= 64, "{header_pages} region header pages");
+        assert!(
+            max_data_pages >= 1024,
+            "{max_data_pages} data pages per region"
+        );
+        let capacity = device.capacity_blocks() * BLOCK;
+        assert_eq!(
+            Some(device.len()),
+            largest_layout_len(capacity, page, header_pages, max_data_pages)
+        );
+
+        // The "repair required" flag: clear after a clean close, set while the database is
+        // open for writing with a change committed (a crash then must be repaired).
+        assert!(!redb_needs_recovery(&*device).unwrap());
+        let options = FsOptions {
+            commit_interval: Duration::from_secs(3600),
+            ..FsOptions::default()
+        };
+        let fs = Fs::open(stack.clone(), options.clone()).unwrap();
+        let (attr, fh) = fs
+            .create(ROOT_INO, b"f", 0o644, OpenFlags::READ_WRITE, me)
+            .unwrap();
+        fs.forget(attr.ino, 1);
+        fs.write(fh, 0, b"x").unwrap();
+        fs.release(fh).unwrap();
+        fs.sync().unwrap();
+        assert!(redb_needs_recovery(&*device).unwrap());
+        fs.close().unwrap();
+        assert!(!redb_needs_recovery(&*device).unwrap());
+        // And redb takes the full layout back at the next open.
+        let fs = Fs::open(stack, options).unwrap();
+        assert_eq!(
+            fs.stats().usable_bytes,
+            crate::store::usable_for_capacity(capacity)
+        );
+        fs.close().unwrap();
+    }
+}

@@ -196,17 +196,7 @@ impl Fs {
 
 /// Fill `out` with the file's bytes from `offset` (the caller clamped it to the size).
 pub(crate) fn read_range(tx: &Reader<'_>, ino: Ino, offset: u64, out: &mut [u8]) -> TxResult<()> {
-    let mut pos = offset;
-    let mut done = 0;
-    while done < out.len() {
-        let index = pos / CHUNK_SIZE;
-        let within = (pos % CHUNK_SIZE) as usize;
-        let n = (CHUNK - within).min(out.len() - done);
-        tx.read_chunk(ino, index, within, &mut out[done..done + n])?;
-        done += n;
-        pos += n as u64;
-    }
-    Ok(())
+    tx.read_data(ino, offset, out)
 }
 
 /// Write `data` at `offset`, chunk by chunk. Chunks that are only partly covered are read,

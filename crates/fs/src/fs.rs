@@ -106,6 +106,8 @@ impl Fs {
         if stack.device().len() != 0 {
             return Err(FsError::Exists);
         }
+        // A new file system is a change: everything it writes must reach the container.
+        stack.go_live()?;
         let store = Store::open(&stack, FsOptions::default(), true)?;
         store.run(true, |tx| {
             let now = Timestamp::now();
@@ -121,14 +123,19 @@ impl Fs {
     /// Open the file system on a container's device stack. Its mode decides: a read-write
     /// stack allows changes; a read-only or check stack never writes to the container
     /// (recovery after a crash happens in memory); a check stack also reads damaged blocks as
-    /// zeros, for [`Fs::check`].
+    /// zeros, for [`Fs::check`]. A read-write stack writes nothing either until the first
+    /// change is persisted ([`DeviceStack::go_live`]), so a mount that changes nothing leaves
+    /// the container's bytes and modification time as they were.
     pub fn open(stack: DeviceStack, options: FsOptions) -> FsResult<Fs> {
         let read_only = stack.mode().is_read_only();
         let device = stack.device();
-        if !read_only
-            && device.len() > 0
-            && !crate::backend::redb_needs_recovery(&**device).map_err(crate::error::io_error)?
-        {
+        let needs_recovery = device.len() > 0
+            && crate::backend::redb_needs_recovery(&**device).map_err(crate::error::io_error)?;
+        if needs_recovery && !read_only {
+            // The repair redb makes at open is persisted at once, as before.
+            stack.go_live()?;
+        }
+        if !read_only && device.len() > 0 && !needs_recovery {
             // redb shrinks its file when it closes with a free tail; give it the whole
             // container again before it opens, or it would grow by doubling past the end.
             match crate::backend::extend_to_capacity(device.as_ref()) {

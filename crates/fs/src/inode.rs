@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{FsError, FsResult};
 use crate::schema::CHUNK_SIZE;
+use crate::winattr::WinAttrs;
 
 /// An inode number. Never reused within a container.
 pub type Ino = u64;
@@ -132,6 +133,8 @@ pub struct Inode {
     pub rdev: u32,
     /// Directories: the parent directory (the root is its own parent). Others: 0.
     pub parent: Ino,
+    /// Windows attributes (read-only, hidden, system, archive); stored, not enforced here.
+    pub win_attrs: WinAttrs,
     /// Regular files: how many chunks `fallocate` reserved (in the reserved-ranges table).
     pub reserved_chunks: u32,
     /// Regular files: the chunk index just past the last reserved range (0: none).
@@ -158,6 +161,7 @@ impl Inode {
             crtime: now,
             rdev: 0,
             parent: 0,
+            win_attrs: WinAttrs::NONE,
             reserved_chunks: 0,
             reserved_end: 0,
         }
@@ -183,8 +187,7 @@ impl Inode {
         }
         put(&self.rdev.to_le_bytes());
         put(&self.parent.to_le_bytes());
-        // Bytes 84..88: reserved for the Windows attributes.
-        put(&[0; 4]);
+        put(&self.win_attrs.bits().to_le_bytes());
         put(&self.reserved_chunks.to_le_bytes());
         put(&self.reserved_end.to_le_bytes());
         debug_assert_eq!(pos, RECORD_LEN);
@@ -223,7 +226,9 @@ impl Inode {
             crtime: ts_at(60),
             rdev: u32_at(72),
             parent: u64_at(76),
-            // Zero in records written before reservations existed: none.
+            // Zero in records written before these fields existed: no Windows attribute
+            // set, nothing reserved.
+            win_attrs: WinAttrs::from_bits_truncate(u32_at(84)),
             reserved_chunks: u32_at(88),
             reserved_end: u32_at(92),
         })
@@ -258,6 +263,7 @@ impl Inode {
             ctime: self.ctime,
             crtime: self.crtime,
             rdev: self.rdev,
+            win_attrs: self.win_attrs,
         }
     }
 }
@@ -293,6 +299,8 @@ pub struct Attr {
     pub crtime: Timestamp,
     /// Device number.
     pub rdev: u32,
+    /// Windows attributes (read-only, hidden, system, archive).
+    pub win_attrs: WinAttrs,
 }
 
 #[cfg(test)]
@@ -313,12 +321,17 @@ mod tests {
         inode.reserved_chunks = 7;
         inode.reserved_end = u32::MAX;
         inode.rdev = 0x0801;
+        inode.win_attrs = WinAttrs::HIDDEN.union(WinAttrs::ARCHIVE);
         inode.mtime = Timestamp {
             secs: 1_700_000_000,
             nanos: 999_999_999,
         };
         assert_eq!(Inode::decode(&inode.encode()).unwrap(), inode);
         assert!(Inode::decode(&inode.encode()[..50]).is_err());
+        // Records written before Windows attributes existed have zeros there.
+        let mut old = inode.encode();
+        old[84..88].fill(0);
+        assert_eq!(Inode::decode(&old).unwrap().win_attrs, WinAttrs::NONE);
         let mut bad = inode.encode();
         bad[1] = 99;
         assert!(Inode::decode(&bad).is_err());
@@ -361,9 +374,10 @@ mod tests {
     fn timestamps_convert_both_ways_including_before_1970() {
         for t in [
             Timestamp { secs: 0, nanos: 0 },
+            // Multiples of 100 ns: Windows' SystemTime has that resolution.
             Timestamp {
                 secs: 1_700_000_000,
-                nanos: 123,
+                nanos: 123_400,
             },
             Timestamp {
                 secs: -1,

@@ -23,42 +23,49 @@ pub struct RenameFlags {
     pub exchange: bool,
 }
 
+/// A symlink target must be 1..=4095 bytes without NUL.
+pub(crate) fn check_symlink_target(target: &[u8]) -> FsResult<()> {
+    if target.is_empty() || target.contains(&0) {
+        return Err(FsError::Invalid(
+            "symlink target must be non-empty and contain no NUL",
+        ));
+    }
+    if target.len() > SYMLINK_MAX {
+        return Err(FsError::NameTooLong);
+    }
+    Ok(())
+}
+
 /// What `create_node` makes.
-struct NewNode<'a> {
-    kind: FileKind,
-    perm: u16,
-    /// The creating process's umask: applies unless the directory has a default ACL.
-    umask: u16,
-    rdev: u32,
-    symlink_target: Option<&'a [u8]>,
+pub(crate) struct NewNode<'a> {
+    pub(crate) kind: FileKind,
+    pub(crate) perm: u16,
+    /// The creating process's umask: applies unless the directory has a default ACL. 0 when
+    /// `perm` is final (callers that applied their umask, WinFsp, the offline commands); a
+    /// parent's default ACL still masks `perm` and is inherited either way.
+    pub(crate) umask: u16,
+    pub(crate) rdev: u32,
+    pub(crate) symlink_target: Option<&'a [u8]>,
 }
 
 impl Fs {
-    /// Look `name` up in directory `parent`. The caller receives one reference to the inode
-    /// (FUSE lookup semantics), released by [`Fs::forget`].
-    pub fn lookup(&self, parent: Ino, name: &[u8]) -> FsResult<Attr> {
-        let attr = self.run_read(|tx| {
-            Fs::dir_inode(tx, parent)?;
-            if name.len() > crate::schema::NAME_MAX {
-                return Err(FsError::NameTooLong.into());
-            }
-            let (ino, _) = tx.dirent(parent, name)?.ok_or(FsError::NotFound)?;
-            Ok(tx.inode(ino)?.attr(ino))
-        })?;
+    /// Create a new inode named `name` in `parent` (shared by mknod, mkdir, symlink, create);
+    /// the caller receives one lookup reference.
+    fn create_node(&self, parent: Ino, name: &[u8], node: NewNode<'_>, ctx: Ctx) -> FsResult<Attr> {
+        let attr = self.create_node_unreferenced(parent, name, node, ctx)?;
         self.handles().add_lookup(attr.ino);
         Ok(attr)
     }
 
-    /// Release `n` references obtained from lookup-like calls.
-    pub fn forget(&self, ino: Ino, n: u64) {
-        let collectable = self.handles().forget(ino, n);
-        if let Err(err) = self.reap_if_unreferenced(ino, collectable) {
-            log::warn!("could not delete unlinked inode {ino}: {err}");
-        }
-    }
-
-    /// Create a new inode named `name` in `parent` (shared by mknod, mkdir, symlink, create).
-    fn create_node(&self, parent: Ino, name: &[u8], node: NewNode<'_>, ctx: Ctx) -> FsResult<Attr> {
+    /// Create a new inode named `name` in `parent` without taking a reference to it (for
+    /// front-ends that hold open handles instead of lookup references).
+    pub(crate) fn create_node_unreferenced(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        node: NewNode<'_>,
+        ctx: Ctx,
+    ) -> FsResult<Attr> {
         let NewNode {
             kind,
             perm,
@@ -128,7 +135,6 @@ impl Fs {
             tx.put_inode(parent, &dir, false)?;
             Ok(inode.attr(ino))
         })?;
-        self.handles().add_lookup(attr.ino);
         Ok(attr)
     }
 
@@ -210,14 +216,7 @@ impl Fs {
 
     /// Create a symbolic link to `target`. One reference is returned.
     pub fn symlink(&self, parent: Ino, name: &[u8], target: &[u8], ctx: Ctx) -> FsResult<Attr> {
-        if target.is_empty() || target.contains(&0) {
-            return Err(FsError::Invalid(
-                "symlink target must be non-empty and contain no NUL",
-            ));
-        }
-        if target.len() > SYMLINK_MAX {
-            return Err(FsError::NameTooLong);
-        }
+        check_symlink_target(target)?;
         self.create_node(
             parent,
             name,

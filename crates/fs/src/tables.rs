@@ -135,6 +135,8 @@ impl Reader<'_> {
         Ok(out)
     }
 
+    /// Copy bytes `[offset, offset + out.len())` of chunk `index` into `out`; missing bytes
+    /// (a hole, or past the stored, zero-trimmed value) read as zeros.
     pub(crate) fn read_chunk(
         &self,
         ino: Ino,
@@ -154,6 +156,33 @@ impl Reader<'_> {
             out[..available].copy_from_slice(&stored[offset..offset + available]);
         }
         out[available..].fill(0);
+        Ok(())
+    }
+
+    /// Fill `out` with the bytes of file `ino` from `offset` on, with the chunk table opened
+    /// once (holes, and bytes past a chunk's zero-trimmed value, read as zeros). Each chunk
+    /// is looked up by key: a range scan would also read the page after the last chunk.
+    /// The caller has clamped the range to the file's size.
+    pub(crate) fn read_data(&self, ino: Ino, offset: u64, out: &mut [u8]) -> TxResult<()> {
+        self.check_clean(ino)?;
+        let table = self.table(CHUNKS)?;
+        let mut pos = offset;
+        let mut done = 0;
+        while done < out.len() {
+            let index = pos / CHUNK_SIZE;
+            let within = (pos % CHUNK_SIZE) as usize;
+            let n = (CHUNK_SIZE as usize - within).min(out.len() - done);
+            let part = &mut out[done..done + n];
+            let value = table.get((ino, index))?;
+            let stored: &[u8] = value.as_ref().map_or(&[], |v| v.value());
+            // A read may start past the end of the zero-trimmed value.
+            let start = within.min(stored.len());
+            let available = (stored.len() - start).min(n);
+            part[..available].copy_from_slice(&stored[start..start + available]);
+            part[available..].fill(0);
+            done += n;
+            pos += n as u64;
+        }
         Ok(())
     }
 
@@ -190,6 +219,7 @@ impl Reader<'_> {
         Ok(names)
     }
 
+    /// Every inode record; records that do not decode are returned as errors per inode.
     pub(crate) fn all_inodes(&self) -> TxResult<Vec<(Ino, Result<Inode, String>)>> {
         self.check_nothing_dirty()?;
         let table = self.table(INODES)?;

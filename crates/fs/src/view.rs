@@ -10,13 +10,14 @@
 //! run on the write transaction, under the lock, and sees the changes).
 
 use std::borrow::Borrow;
+use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::ops::RangeBounds;
 use std::sync::Mutex;
 
 use redb::{
-    AccessGuard, Key, ReadOnlyTable, ReadTransaction, ReadableTable, StorageError, Table,
-    TableDefinition, TableError, Value, WriteTransaction,
+    AccessGuard, Database, Key, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+    StorageError, Table, TableDefinition, TableError, Value, WriteTransaction,
 };
 
 use crate::inode::Ino;
@@ -54,9 +55,38 @@ impl DirtySet {
 pub(crate) enum View<'a> {
     /// The open write transaction: sees every change so far.
     Write(&'a WriteTransaction),
-    /// A read transaction on the last commit, and what the write transaction open at its
-    /// start had changed since.
-    Committed(&'a ReadTransaction, &'a DirtySet),
+    /// A read transaction on the last commit (begun at the first table the operation opens),
+    /// and what the write transaction open before it had changed since.
+    Committed(&'a LazySnapshot<'a>, &'a DirtySet),
+}
+
+/// A read transaction begun only when an operation first opens a table: an operation that
+/// meets a changed inode first (its first step is [`Reader::check_clean`]) goes to the write
+/// transaction without paying for a snapshot it would not use.
+pub(crate) struct LazySnapshot<'a> {
+    db: &'a Database,
+    txn: OnceCell<ReadTransaction>,
+}
+
+impl<'a> LazySnapshot<'a> {
+    pub(crate) fn new(db: &'a Database) -> Self {
+        LazySnapshot {
+            db,
+            txn: OnceCell::new(),
+        }
+    }
+
+    fn txn(&self) -> TxResult<&ReadTransaction> {
+        if let Some(txn) = self.txn.get() {
+            return Ok(txn);
+        }
+        // Without a snapshot the operation simply runs on the write transaction.
+        let txn = self.db.begin_read().map_err(|err| {
+            log::debug!("no read transaction ({err}); reading under the lock");
+            TxError::NeedsWriteView
+        })?;
+        Ok(self.txn.get_or_init(|| txn))
+    }
 }
 
 /// Read access to the tables (see `tables.rs` for the records it reads).
@@ -76,9 +106,9 @@ impl<'a> Reader<'a> {
     }
 
     /// A reader of the last commit.
-    pub(crate) fn of_commit(txn: &'a ReadTransaction, dirty: &'a DirtySet) -> Self {
+    pub(crate) fn of_commit(snapshot: &'a LazySnapshot<'a>, dirty: &'a DirtySet) -> Self {
         Reader {
-            view: View::Committed(txn, dirty),
+            view: View::Committed(snapshot, dirty),
             inodes: None,
         }
     }
@@ -107,7 +137,7 @@ impl<'a> Reader<'a> {
     ) -> TxResult<TableView<'a, K, V>> {
         match self.view {
             View::Write(txn) => Ok(TableView::Write(txn.open_table(definition)?)),
-            View::Committed(txn, _) => match txn.open_table(definition) {
+            View::Committed(snapshot, _) => match snapshot.txn()?.open_table(definition) {
                 Ok(table) => Ok(TableView::Committed(table)),
                 Err(TableError::TableDoesNotExist(_)) => Ok(TableView::Missing),
                 Err(err) => Err(err.into()),

@@ -1,12 +1,18 @@
 //! POSIX ACLs through the file-system API: the permission bits follow the access ACL and
-//! `chmod` follows into it, default ACLs are inherited (and the umask applies only without
-//! one), the set-group-ID bit is cleared for callers outside the file's group, malformed
-//! ACLs are refused, and everything survives a reopen.
+//! `chmod` follows into it, default ACLs are inherited by every way of creating files (inode
+//! API, path API, offline commands; the umask applies only without one), the set-group-ID
+//! bit is cleared for callers outside the file's group, malformed ACLs are refused, and
+//! everything survives a reopen.
 
 mod common;
 
+use std::sync::Arc;
+
 use common::*;
-use secvol_fs::{CallerGroups, Ctx, FsError, OpenFlags, ROOT_INO, SetAttr, XattrMode};
+use secvol_fs::{
+    CallerGroups, CaseRule, Ctx, FsError, NewKind, OpenFlags, PathFs, ROOT_INO, SetAttr, WinAttrs,
+    XattrMode,
+};
 
 const ACCESS: &[u8] = b"system.posix_acl_access";
 const DEFAULT: &[u8] = b"system.posix_acl_default";
@@ -231,6 +237,65 @@ fn new_files_and_directories_inherit_the_default_acl_and_ignore_the_umask() {
     assert_eq!(fs.getxattr(deeper.ino, DEFAULT).unwrap(), default);
     // Symbolic links get no ACL.
     let link = fs.symlink(dir, b"link", b"report", ME).unwrap();
+    assert!(fs.listxattr(link.ino).unwrap().is_empty());
+}
+
+#[test]
+fn files_made_by_path_and_by_the_offline_commands_inherit_the_default_acl_too() {
+    let fs = Arc::new(open(new_storage(8 << 20)));
+    let dir = fs.mkdir(ROOT_INO, b"shared", 0o755, ME).unwrap().ino;
+    let default = acl(&[
+        (USER_OBJ, 7, NO_ID),
+        (USER, 7, 1001),
+        (GROUP_OBJ, 5, NO_ID),
+        (MASK, 7, NO_ID),
+        (OTHER, 0, NO_ID),
+    ]);
+    fs.setxattr(dir, DEFAULT, &default, XattrMode::Any).unwrap();
+    let inherits = |attr: &secvol_fs::Attr, perm: u16| {
+        assert_eq!(attr.perm, perm);
+        assert_eq!(
+            entries(&fs.getxattr(attr.ino, ACCESS).unwrap())[1],
+            (USER, 7, 1001)
+        );
+    };
+
+    // The path-and-handle API (WinFsp).
+    let api = PathFs::new(Arc::clone(&fs), CaseRule::Sensitive);
+    let file = api
+        .create(
+            b"/shared/scan.pdf",
+            NewKind::File,
+            0o666,
+            WinAttrs::NONE,
+            ME,
+        )
+        .unwrap();
+    inherits(&file.attr, 0o660);
+    api.close(file.handle, None).unwrap();
+    let folder = api
+        .create(
+            b"/shared/2024",
+            NewKind::Directory,
+            0o777,
+            WinAttrs::NONE,
+            ME,
+        )
+        .unwrap();
+    inherits(&folder.attr, 0o770);
+    assert_eq!(fs.getxattr(folder.attr.ino, DEFAULT).unwrap(), default);
+    api.close(folder.handle, None).unwrap();
+
+    // The offline commands (`secvol put`, `mkdir`).
+    let (put, fh) = fs
+        .make_file(dir, b"letter.txt", 0o644, OpenFlags::READ_WRITE, ME)
+        .unwrap();
+    fs.release(fh).unwrap();
+    inherits(&put, 0o640);
+    let made = fs.make_dir(dir, b"old", 0o755, ME).unwrap();
+    inherits(&made, 0o750);
+    assert_eq!(fs.getxattr(made.ino, DEFAULT).unwrap(), default);
+    let link = fs.make_symlink(dir, b"latest", b"letter.txt", ME).unwrap();
     assert!(fs.listxattr(link.ino).unwrap().is_empty());
 }
 

@@ -14,7 +14,8 @@ use secvol_core::{
     Access, CipherSuite, Container, CreateOptions, DeviceMode, ScryptParams, SecretString,
 };
 use secvol_fs::{
-    Ctx, FileKind, Fs, FsOptions, OpenFlags, ROOT_INO, SetAttr, TimeSet, Timestamp, XattrMode,
+    Ctx, FileKind, Fs, FsOptions, OpenFlags, ROOT_INO, SetAttr, TimeSet, Timestamp, WinAttrs,
+    XattrMode,
 };
 
 const GOLDEN_PASSWORD: &str = "golden fixture password v1";
@@ -96,6 +97,8 @@ fn verify_golden(fs: &Fs) {
         let attr = fs.resolve(path.as_bytes()).unwrap();
         assert_eq!((attr.perm, attr.nlink), (perm, nlink), "{path}");
         assert_eq!((attr.uid, attr.gid), (OWNER.uid, OWNER.gid), "{path}");
+        // Bytes 84..88 of format-1 inode records were reserved zeros: no Windows attribute.
+        assert_eq!(attr.win_attrs, WinAttrs::NONE, "{path}");
         if path != "/" {
             assert_eq!(attr.mtime, GOLDEN_TIME, "{path}");
         }
@@ -109,6 +112,9 @@ fn verify_golden(fs: &Fs) {
     let docs = fs.resolve(b"/docs").unwrap();
     assert_eq!(docs.size, 5, "a directory's size is its number of entries");
     assert_eq!(fs.getxattr(docs.ino, b"user.empty").unwrap(), b"");
+    // Format 1 had no reservations (inode bytes 88..96 zeros, no meta total): none, and
+    // `check` finds the records agreeing with that.
+    assert_eq!(fs.stats().reserved_bytes, 0);
     let report = fs.check(&mut |_, _| {}).unwrap();
     assert!(report.is_clean(), "{:?}", report.problems);
     assert_eq!(

@@ -16,6 +16,7 @@ use fuser::{
 };
 use secvol_fs::{Ctx, Fs, FsError, FsResult, OpenFlags, SetAttr, Timestamp};
 
+use crate::Activity;
 use crate::caller::caller_groups;
 use crate::convert::{
     TTL, XattrReply, fallocate_keep_size, file_attr, file_type, kind_from_mode, perm, rename_flags,
@@ -39,7 +40,7 @@ const READDIRPLUS_BATCH: usize = 64;
 /// operation in the open transaction; committing that later could corrupt the container, so
 /// the process stops at once (the container then reopens at its last commit, as after a
 /// crash) instead of serving on.
-fn guarded<T>(op: &'static str, f: impl FnOnce() -> T) -> T {
+fn run_guarded<T>(op: &'static str, f: impl FnOnce() -> T) -> T {
     match std::panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => value,
         Err(_) => {
@@ -70,17 +71,28 @@ fn is_acl_name(name: &[u8]) -> bool {
 /// The driver's state: the file system and the mount's flavour.
 pub(crate) struct SecvolFuse {
     fs: Arc<Fs>,
+    activity: Arc<Activity>,
     /// The kernel took `FUSE_POSIX_ACL`: it checks access against ACLs. Without it, ACL
     /// attributes would be stored and ignored, so they are refused.
     posix_acl: bool,
 }
 
 impl SecvolFuse {
-    pub(crate) fn new(fs: Arc<Fs>) -> Self {
+    pub(crate) fn new(fs: Arc<Fs>, activity: Arc<Activity>) -> Self {
         SecvolFuse {
             fs,
+            activity,
             posix_acl: false,
         }
+    }
+
+    /// [`run_guarded`], noting the request as use of the mount. `statfs` does not count:
+    /// desktops poll it for free space while nobody touches the files.
+    fn guarded<T>(&self, op: &'static str, f: impl FnOnce() -> T) -> T {
+        if op != "statfs" {
+            self.activity.note();
+        }
+        run_guarded(op, f)
     }
 
     fn reply_entry(
@@ -155,7 +167,7 @@ impl Filesystem for SecvolFuse {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name_: &OsStr, reply: ReplyEntry) {
-        let result = guarded("lookup", || self.fs.lookup(parent.0, name(name_)));
+        let result = self.guarded("lookup", || self.fs.lookup(parent.0, name(name_)));
         // No negative caching (ENOENT carries no TTL): names appear only through this mount,
         // but caching absence buys little and costs nothing to leave out.
         self.reply_entry("lookup", parent, result, reply);
@@ -164,11 +176,11 @@ impl Filesystem for SecvolFuse {
     // BATCH_FORGET: fuser's default `batch_forget` calls this for each inode (fuser 0.18 keeps
     // the batch's element type private, so it cannot be overridden).
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        guarded("forget", || self.fs.forget(ino.0, nlookup));
+        self.guarded("forget", || self.fs.forget(ino.0, nlookup));
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match guarded("getattr", || self.fs.getattr(ino.0)) {
+        match self.guarded("getattr", || self.fs.getattr(ino.0)) {
             Ok(attr) => reply.attr(&TTL, &file_attr(&attr)),
             Err(err) => reply.error(errno("getattr", ino.0, &err)),
         }
@@ -208,7 +220,7 @@ impl Filesystem for SecvolFuse {
             ctime: ctime.map(Timestamp::from_system),
             crtime: crtime.map(Timestamp::from_system),
         };
-        let result = guarded("setattr", || {
+        let result = self.guarded("setattr", || {
             if changes == SetAttr::default() {
                 // Nothing the file system stores (only a lock owner or a handle).
                 self.fs.getattr(ino.0)
@@ -223,7 +235,7 @@ impl Filesystem for SecvolFuse {
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match guarded("readlink", || self.fs.readlink(ino.0)) {
+        match self.guarded("readlink", || self.fs.readlink(ino.0)) {
             Ok(target) => reply.data(&target),
             Err(err) => reply.error(errno("readlink", ino.0, &err)),
         }
@@ -239,7 +251,7 @@ impl Filesystem for SecvolFuse {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let result = guarded("mknod", || {
+        let result = self.guarded("mknod", || {
             let kind = kind_from_mode(mode)?;
             self.fs.mknod_with_umask(
                 parent.0,
@@ -263,7 +275,7 @@ impl Filesystem for SecvolFuse {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let result = guarded("mkdir", || {
+        let result = self.guarded("mkdir", || {
             self.fs
                 .mkdir_with_umask(parent.0, name(name_), perm(mode), perm(umask), ctx(req))
         });
@@ -271,12 +283,12 @@ impl Filesystem for SecvolFuse {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name_: &OsStr, reply: ReplyEmpty) {
-        let result = guarded("unlink", || self.fs.unlink(parent.0, name(name_)));
+        let result = self.guarded("unlink", || self.fs.unlink(parent.0, name(name_)));
         Self::reply_empty("unlink", parent.0, result, reply);
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name_: &OsStr, reply: ReplyEmpty) {
-        let result = guarded("rmdir", || self.fs.rmdir(parent.0, name(name_)));
+        let result = self.guarded("rmdir", || self.fs.rmdir(parent.0, name(name_)));
         Self::reply_empty("rmdir", parent.0, result, reply);
     }
 
@@ -288,7 +300,7 @@ impl Filesystem for SecvolFuse {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let result = guarded("symlink", || {
+        let result = self.guarded("symlink", || {
             self.fs.symlink(
                 parent.0,
                 name(link_name),
@@ -309,7 +321,7 @@ impl Filesystem for SecvolFuse {
         flags: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("rename", || {
+        let result = self.guarded("rename", || {
             let flags = rename_flags(flags)?;
             self.fs
                 .rename(parent.0, name(name_), newparent.0, name(newname), flags)
@@ -325,12 +337,12 @@ impl Filesystem for SecvolFuse {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let result = guarded("link", || self.fs.link(ino.0, newparent.0, name(newname)));
+        let result = self.guarded("link", || self.fs.link(ino.0, newparent.0, name(newname)));
         self.reply_entry("link", ino, result, reply);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: KernelOpenFlags, reply: ReplyOpen) {
-        match guarded("open", || {
+        match self.guarded("open", || {
             self.fs.open_file(ino.0, OpenFlags::from_posix(flags.0))
         }) {
             // KEEP_CACHE: the page cache stays valid across opens because every change to
@@ -352,7 +364,7 @@ impl Filesystem for SecvolFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match guarded("read", || self.fs.read(fh.0, offset, size)) {
+        match self.guarded("read", || self.fs.read(fh.0, offset, size)) {
             Ok(data) => reply.data(&data),
             Err(err) => reply.error(errno("read", ino.0, &err)),
         }
@@ -370,7 +382,7 @@ impl Filesystem for SecvolFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match guarded("write", || self.fs.write(fh.0, offset, data)) {
+        match self.guarded("write", || self.fs.write(fh.0, offset, data)) {
             Ok(written) => reply.written(written),
             Err(err) => reply.error(errno("write", ino.0, &err)),
         }
@@ -384,7 +396,7 @@ impl Filesystem for SecvolFuse {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("flush", || self.fs.flush(fh.0));
+        let result = self.guarded("flush", || self.fs.flush(fh.0));
         Self::reply_empty("flush", ino.0, result, reply);
     }
 
@@ -398,7 +410,7 @@ impl Filesystem for SecvolFuse {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("release", || self.fs.release(fh.0));
+        let result = self.guarded("release", || self.fs.release(fh.0));
         Self::reply_empty("release", ino.0, result, reply);
     }
 
@@ -410,12 +422,12 @@ impl Filesystem for SecvolFuse {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("fsync", || self.fs.fsync(fh.0));
+        let result = self.guarded("fsync", || self.fs.fsync(fh.0));
         Self::reply_empty("fsync", ino.0, result, reply);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: KernelOpenFlags, reply: ReplyOpen) {
-        match guarded("opendir", || self.fs.opendir(ino.0)) {
+        match self.guarded("opendir", || self.fs.opendir(ino.0)) {
             Ok(dh) => reply.opened(FileHandle(dh), FopenFlags::empty()),
             Err(err) => reply.error(errno("opendir", ino.0, &err)),
         }
@@ -429,7 +441,7 @@ impl Filesystem for SecvolFuse {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let result = guarded("readdir", || -> FsResult<()> {
+        let result = self.guarded("readdir", || -> FsResult<()> {
             let mut offset = offset;
             loop {
                 let entries = self.fs.readdir(fh.0, offset, READDIR_BATCH)?;
@@ -465,7 +477,7 @@ impl Filesystem for SecvolFuse {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let result = guarded("readdirplus", || -> FsResult<()> {
+        let result = self.guarded("readdirplus", || -> FsResult<()> {
             let mut offset = offset;
             loop {
                 let entries = self.fs.readdir(fh.0, offset, READDIRPLUS_BATCH)?;
@@ -525,7 +537,7 @@ impl Filesystem for SecvolFuse {
         _flags: KernelOpenFlags,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("releasedir", || self.fs.releasedir(fh.0));
+        let result = self.guarded("releasedir", || self.fs.releasedir(fh.0));
         Self::reply_empty("releasedir", ino.0, result, reply);
     }
 
@@ -537,12 +549,12 @@ impl Filesystem for SecvolFuse {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("fsyncdir", || self.fs.fsyncdir(fh.0));
+        let result = self.guarded("fsyncdir", || self.fs.fsyncdir(fh.0));
         Self::reply_empty("fsyncdir", ino.0, result, reply);
     }
 
     fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        match guarded("statfs", || self.fs.statfs()) {
+        match self.guarded("statfs", || self.fs.statfs()) {
             Ok(st) => reply.statfs(
                 st.blocks,
                 st.blocks_free,
@@ -567,7 +579,7 @@ impl Filesystem for SecvolFuse {
         position: u32,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("setxattr", || {
+        let result = self.guarded("setxattr", || {
             if position != 0 {
                 // macOS resource-fork offsets; always 0 on Linux.
                 return Err(FsError::Invalid("xattr position other than 0"));
@@ -587,7 +599,7 @@ impl Filesystem for SecvolFuse {
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name_: &OsStr, size: u32, reply: ReplyXattr) {
-        let result = guarded("getxattr", || {
+        let result = self.guarded("getxattr", || {
             if !self.posix_acl && is_acl_name(name(name_)) {
                 return Err(FsError::NotSupported);
             }
@@ -601,7 +613,7 @@ impl Filesystem for SecvolFuse {
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let result = guarded("listxattr", || {
+        let result = self.guarded("listxattr", || {
             let mut names = self.fs.listxattr(ino.0)?;
             if !self.posix_acl {
                 names.retain(|name| !is_acl_name(name));
@@ -616,14 +628,14 @@ impl Filesystem for SecvolFuse {
     }
 
     fn removexattr(&self, _req: &Request, ino: INodeNo, name_: &OsStr, reply: ReplyEmpty) {
-        let result = guarded("removexattr", || self.fs.removexattr(ino.0, name(name_)));
+        let result = self.guarded("removexattr", || self.fs.removexattr(ino.0, name(name_)));
         Self::reply_empty("removexattr", ino.0, result, reply);
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
         // The mount always has default_permissions: the kernel checks permissions itself
         // and normally never asks. Answer for existence only.
-        let result = guarded("access", || self.fs.getattr(ino.0).map(|_| ()));
+        let result = self.guarded("access", || self.fs.getattr(ino.0).map(|_| ()));
         Self::reply_empty("access", ino.0, result, reply);
     }
 
@@ -637,7 +649,7 @@ impl Filesystem for SecvolFuse {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let result = guarded("create", || {
+        let result = self.guarded("create", || {
             self.fs.create_with_umask(
                 parent.0,
                 name(name_),
@@ -669,7 +681,7 @@ impl Filesystem for SecvolFuse {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        let result = guarded("fallocate", || {
+        let result = self.guarded("fallocate", || {
             let keep_size = fallocate_keep_size(mode)?;
             self.fs.fallocate(ino.0, offset, length, keep_size)
         });
@@ -679,7 +691,7 @@ impl Filesystem for SecvolFuse {
     /// macOS: creation time for Finder (`getattrlist`). Not compiled on the Linux machines.
     #[cfg(target_os = "macos")]
     fn getxtimes(&self, _req: &Request, ino: INodeNo, reply: fuser::ReplyXTimes) {
-        match guarded("getxtimes", || self.fs.getattr(ino.0)) {
+        match self.guarded("getxtimes", || self.fs.getattr(ino.0)) {
             Ok(attr) => reply.xtimes(std::time::UNIX_EPOCH, attr.crtime.to_system()),
             Err(err) => reply.error(errno("getxtimes", ino.0, &err)),
         }

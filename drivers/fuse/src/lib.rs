@@ -14,10 +14,11 @@
 //! # Platforms
 //!
 //! Built and tested on Linux (fuser's pure-Rust mount, `fusermount3` for auto-unmount and for
-//! non-root users). The macOS paths are written against fuser's macOS API but were **not
-//! compiled** on the project's Linux machines: `getxtimes`, the `renamex_np` flag values
-//! (`RENAME_EXCL`, `RENAME_SWAP`), `unmount(2)` instead of `umount2(2)`, and the
-//! single-threaded session (fuser allows several request threads only on Linux). macOS also
+//! non-root users). The macOS paths are written against fuser's macOS API and type-checked
+//! in CI (clippy for x86_64- and aarch64-apple-darwin, docs/platforms.md) but never run:
+//! `getxtimes`, the `renamex_np` flag values (`RENAME_EXCL`, `RENAME_SWAP`), `unmount(2)`
+//! instead of `umount2(2)`, and the single-threaded session (fuser allows several request
+//! threads only on Linux). macOS also
 //! gets fuser's fixed INIT flags, which include `FUSE_CASE_INSENSITIVE` although the file
 //! system is case-sensitive; fuser offers no way to drop it.
 //!
@@ -26,6 +27,10 @@
 //! On Linux, `MountOptions::threads` request loops (fuser's `n_threads`), each reading the
 //! kernel device through its own cloned descriptor (`clone_fd`), so reads, writes and lookups
 //! are handled in parallel; `Fs` is thread-safe.
+
+// FUSE exists on Linux and macOS only: elsewhere this crate is empty (Windows mounts through
+// drivers/winfsp).
+#![cfg(unix)]
 
 mod adapter;
 mod caller;
@@ -36,8 +41,9 @@ mod unmount;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use fuser::{Config, MountOption, Session, SessionACL};
 use secvol_fs::Fs;
@@ -134,8 +140,9 @@ pub fn mount(fs: Arc<Fs>, mountpoint: &Path, options: &MountOptions) -> io::Resu
     let mountpoint = mountpoint.canonicalize()?;
     let auto_unmount = cfg!(target_os = "linux");
     let read_only = fs.is_read_only();
+    let activity = Arc::new(Activity::new());
     let session = match Session::new(
-        adapter::SecvolFuse::new(fs.clone()),
+        adapter::SecvolFuse::new(fs.clone(), Arc::clone(&activity)),
         &mountpoint,
         &config(options, read_only, auto_unmount),
     ) {
@@ -154,7 +161,7 @@ pub fn mount(fs: Arc<Fs>, mountpoint: &Path, options: &MountOptions) -> io::Resu
                 mountpoint.display()
             );
             Session::new(
-                adapter::SecvolFuse::new(fs),
+                adapter::SecvolFuse::new(fs, Arc::clone(&activity)),
                 &mountpoint,
                 &config(options, read_only, false),
             )?
@@ -180,7 +187,37 @@ pub fn mount(fs: Arc<Fs>, mountpoint: &Path, options: &MountOptions) -> io::Resu
         unmounter: Unmounter {
             inner: Arc::new(UnmounterInner { mountpoint, ended }),
         },
+        activity,
     })
+}
+
+/// When a mount was last used: the time of the last request from the kernel (other than
+/// `statfs`), for idle timeouts.
+#[derive(Debug)]
+pub struct Activity {
+    start: Instant,
+    /// Milliseconds after `start` of the last request.
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn note(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last_ms.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// How long since the last request (since the mount, if none came).
+    pub fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
 }
 
 /// Readahead window of a mount, in KiB: as large as one request may be (`max_write`), so a
@@ -215,6 +252,7 @@ fn widen_readahead(mountpoint: &Path) {
 pub struct Mount {
     thread: Option<JoinHandle<io::Result<()>>>,
     unmounter: Unmounter,
+    activity: Arc<Activity>,
 }
 
 impl Mount {
@@ -231,6 +269,11 @@ impl Mount {
     /// A handle that unmounts from any thread.
     pub fn unmounter(&self) -> Unmounter {
         self.unmounter.clone()
+    }
+
+    /// When the mount was last used, readable from any thread.
+    pub fn activity(&self) -> Arc<Activity> {
+        Arc::clone(&self.activity)
     }
 
     /// The (canonical) mount point.
@@ -288,6 +331,17 @@ impl Unmounter {
             return Ok(());
         }
         unmount::unmount(&self.inner.mountpoint)
+    }
+
+    /// Detach the mount at once even while programs use it (`umount2(MNT_DETACH)` as root,
+    /// `fusermount3 -u -z` otherwise): it disappears for new users, and [`Mount::wait`]
+    /// returns once the programs holding files inside have closed them. For a container whose
+    /// drive is gone, where waiting for a clean unmount could hang.
+    pub fn unmount_lazily(&self) -> io::Result<()> {
+        if self.inner.ended.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        unmount::unmount_lazily(&self.inner.mountpoint)
     }
 
     /// The (canonical) mount point.

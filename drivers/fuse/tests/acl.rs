@@ -6,6 +6,7 @@
 //!
 //! Needs root (switching users), /dev/fuse, fusermount3 and the Debian packages `acl`,
 //! `rsync`, `tar` and `util-linux` (setpriv).
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Device nodes: stored with their numbers (so `rsync -a` and `tar` can carry a system tree
 //! through a container and restore it elsewhere) but never usable as devices through the
 //! mount, which is always `nodev`.
+#![cfg(target_os = "linux")]
 
 mod common;
 

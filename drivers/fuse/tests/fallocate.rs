@@ -1,6 +1,7 @@
 //! `fallocate` through real FUSE: the reserved space shows in `df` (statfs) and `du`
 //! (st_blocks) at once, writes into it succeed after the container was filled with random
 //! data, truncate and unlink give it back; and writing zeros takes no space (zero elision).
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! and used with ordinary system calls (std::fs, libc), then unmounted, reopened and compared.
 //!
 //! Needs /dev/fuse and fusermount3 (the fuse3 package); the CI installs them.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,8 +1,9 @@
 //! `secvol create`.
 
 use secvol_core::header::FLAG_QUICK;
+use std::path::Path;
 
-use secvol_core::{ContainerError, CreateOptions, DeviceMode, UnlockedContainer};
+use secvol_core::{ContainerError, CreateOptions, DeviceMode, SecretString, UnlockedContainer};
 use secvol_fs::Fs;
 
 use super::{display_name, kdf_for_new_password, kdf_override, print_fields, read_new, shell_word};
@@ -23,9 +24,16 @@ pub fn run(args: &CreateArgs) -> anyhow::Result<()> {
     if path.symlink_metadata().is_ok() {
         return Err(CliError::FileExists(path.to_owned()).into());
     }
-    let source = PasswordSource::from_option(args.password_file.as_deref());
-    let password = read_new(&source, path, "New password")?;
-    enforce_strength(&password, path, args.allow_weak_password)?;
+    let dialog = crate::dialog::for_command(args.gui, args.password_file.is_none())?;
+    let password = match &dialog {
+        Some(dialog) => crate::password::choose_in_dialog(dialog, path, args.allow_weak_password)?,
+        None => {
+            let source = PasswordSource::from_option(args.password_file.as_deref());
+            let password = read_new(&source, path, "New password")?;
+            enforce_strength(&password, path, args.allow_weak_password)?;
+            password
+        }
+    };
     let options = CreateOptions {
         size: args.size,
         suite: args.cipher.suite(),
@@ -33,32 +41,33 @@ pub fn run(args: &CreateArgs) -> anyhow::Result<()> {
         quick: args.quick,
     };
 
-    let bar = progress::bytes("Filling with random bytes", args.size);
-    let result = secvol_core::create(path, &password, &options, &mut |done, total| {
-        progress::update(&bar, done, total)
-    });
-    bar.finish_and_clear();
+    let created = create_with_password(path, &password, &options);
     drop(password);
-    let container = match result {
-        Ok(container) => container,
-        Err(err @ ContainerError::Io(_)) => {
-            return Err(
-                anyhow::Error::from(err).context(format!("cannot create {}", path.display()))
+    let container = match (created, &dialog) {
+        (Ok(container), Some(dialog)) => {
+            let _ = dialog.message(
+                crate::dialog::MessageKind::Info,
+                "Created",
+                &format!(
+                    "{} is created ({}).\n\nKeep a header backup somewhere safe: secvol header \
+                     backup.",
+                    display_name(path),
+                    format_size_exact(options.size)
+                ),
             );
+            container
         }
-        Err(err) => return Err(err.into()),
+        (Ok(container), None) => container,
+        (Err(err), Some(dialog)) => {
+            let _ = dialog.message(
+                crate::dialog::MessageKind::Error,
+                "Not created",
+                &crate::exit::one_line(&err),
+            );
+            return Err(err);
+        }
+        (Err(err), None) => return Err(err),
     };
-    // The empty file system (a root directory owned by the creating user). Without it the
-    // container is useless, so a failure here removes the file again.
-    if let Err(err) = format_file_system(&container) {
-        drop(container);
-        let _ = std::fs::remove_file(path);
-        return Err(err.context(format!(
-            "cannot create the file system in {}; the file was removed",
-            path.display()
-        )));
-    }
-
     let header = container.header();
     println!("Created {}:", path.display());
     let fill = if header.flags & FLAG_QUICK != 0 {
@@ -89,6 +98,40 @@ pub fn run(args: &CreateArgs) -> anyhow::Result<()> {
         shell_word(&path.with_file_name(format!("{}.header", display_name(path))))
     );
     Ok(())
+}
+
+/// Create the container file at `path` (a progress bar while it is filled with random
+/// bytes) with an empty file system in it. A failure removes the file again.
+pub fn create_with_password(
+    path: &Path,
+    password: &SecretString,
+    options: &CreateOptions,
+) -> anyhow::Result<UnlockedContainer> {
+    let bar = progress::bytes("Filling with random bytes", options.size);
+    let result = secvol_core::create(path, password, options, &mut |done, total| {
+        progress::update(&bar, done, total)
+    });
+    bar.finish_and_clear();
+    let container = match result {
+        Ok(container) => container,
+        Err(err @ ContainerError::Io(_)) => {
+            return Err(
+                anyhow::Error::from(err).context(format!("cannot create {}", path.display()))
+            );
+        }
+        Err(err) => return Err(err.into()),
+    };
+    // The empty file system (a root directory owned by the creating user). Without it the
+    // container is useless, so a failure here removes the file again.
+    if let Err(err) = format_file_system(&container) {
+        drop(container);
+        let _ = std::fs::remove_file(path);
+        return Err(err.context(format!(
+            "cannot create the file system in {}; the file was removed",
+            path.display()
+        )));
+    }
+    Ok(container)
 }
 
 fn format_file_system(container: &UnlockedContainer) -> anyhow::Result<()> {

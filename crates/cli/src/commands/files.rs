@@ -353,13 +353,35 @@ fn set_local_meta(local: &Path, attr: &Attr, is_file: bool) -> anyhow::Result<()
             .with_context(|| format!("cannot set the permissions of {}", local.display()))?;
     }
     let mtime = attr.mtime.to_system();
-    let file = if is_file {
+    open_to_set_times(local, is_file)
+        .and_then(|f| f.set_modified(mtime))
+        .with_context(|| format!("cannot set the modification time of {}", local.display()))
+}
+
+/// Open a local file or directory so its times can be set.
+#[cfg(not(windows))]
+fn open_to_set_times(local: &Path, is_file: bool) -> io::Result<File> {
+    if is_file {
         File::options().write(true).open(local)
     } else {
         File::open(local)
-    };
-    file.and_then(|f| f.set_modified(mtime))
-        .with_context(|| format!("cannot set the modification time of {}", local.display()))
+    }
+}
+
+/// Open a local file or directory so its times can be set. Windows opens a directory only
+/// with `FILE_FLAG_BACKUP_SEMANTICS` (without it: "Access is denied"), and setting times
+/// needs `FILE_WRITE_ATTRIBUTES`, which a plain read-only open of a directory lacks.
+#[cfg(windows)]
+fn open_to_set_times(local: &Path, _is_file: bool) -> io::Result<File> {
+    use std::os::windows::fs::OpenOptionsExt;
+    // Values from the Windows SDK (winnt.h, winbase.h).
+    const FILE_WRITE_ATTRIBUTES: u32 = 0x0100;
+    const FILE_READ_ATTRIBUTES: u32 = 0x0080;
+    const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+    File::options()
+        .access_mode(FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+        .open(local)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -430,11 +452,8 @@ impl PutCopier<'_> {
             .with_context(|| format!("cannot read {}", local.display()))?;
         let ctx = current_ctx();
         let perm = local_perm(&meta);
-        let existing = match self.fs.lookup(parent, name) {
-            Ok(attr) => {
-                self.fs.forget(attr.ino, 1);
-                Some(attr)
-            }
+        let existing = match self.fs.child(parent, name) {
+            Ok(attr) => Some(attr),
             Err(FsError::NotFound) => None,
             Err(e) => return Err(at(self.target, &path, e)),
         };
@@ -442,14 +461,10 @@ impl PutCopier<'_> {
             let dir = match existing {
                 Some(attr) if attr.kind == FileKind::Directory => attr,
                 Some(_) => return Err(at(self.target, &path, FsError::Exists)),
-                None => {
-                    let attr = self
-                        .fs
-                        .mkdir(parent, name, perm, ctx)
-                        .map_err(|e| at(self.target, &path, e))?;
-                    self.fs.forget(attr.ino, 1);
-                    attr
-                }
+                None => self
+                    .fs
+                    .make_dir(parent, name, perm, ctx)
+                    .map_err(|e| at(self.target, &path, e))?,
             };
             let mut children: Vec<_> = fs::read_dir(local)
                 .with_context(|| format!("cannot list {}", local.display()))?
@@ -479,11 +494,9 @@ impl PutCopier<'_> {
         if meta.file_type().is_symlink() {
             let link = fs::read_link(local)
                 .with_context(|| format!("cannot read the symbolic link {}", local.display()))?;
-            let attr = self
-                .fs
-                .symlink(parent, name, &os_to_name(link.as_os_str()), ctx)
+            self.fs
+                .make_symlink(parent, name, &os_to_name(link.as_os_str()), ctx)
                 .map_err(|e| at(self.target, &path, e))?;
-            self.fs.forget(attr.ino, 1);
             return Ok(());
         }
         if !meta.is_file() {
@@ -494,11 +507,10 @@ impl PutCopier<'_> {
             File::open(local).with_context(|| format!("cannot open {}", local.display()))?;
         let (attr, fh) = self
             .fs
-            .create(parent, name, perm, OpenFlags::READ_WRITE, ctx)
+            .make_file(parent, name, perm, OpenFlags::READ_WRITE, ctx)
             .map_err(|e| at(self.target, &path, e))?;
         let copied = self.copy_in(&mut file, fh, local, &path);
         let released = self.fs.release(fh);
-        self.fs.forget(attr.ino, 1);
         let bytes = copied?;
         released.map_err(|e| at(self.target, &path, e))?;
         self.set_times(attr.ino, &meta, &path)?;
@@ -583,14 +595,13 @@ pub fn mkdir(args: &MkdirArgs) -> anyhow::Result<()> {
         let mut parent = secvol_fs::ROOT_INO;
         for part in secvol_fs::components(&target.path).map_err(|e| at(&target, &target.path, e))? {
             path = join(&path, part);
-            let attr = match fs.mkdir(parent, part, 0o755, ctx) {
+            let attr = match fs.make_dir(parent, part, 0o755, ctx) {
                 Ok(attr) => attr,
                 Err(FsError::Exists) => {
-                    fs.lookup(parent, part).map_err(|e| at(&target, &path, e))?
+                    fs.child(parent, part).map_err(|e| at(&target, &path, e))?
                 }
                 Err(e) => return Err(at(&target, &path, e)),
             };
-            fs.forget(attr.ino, 1);
             if attr.kind != FileKind::Directory {
                 return Err(at(&target, &path, FsError::NotDir));
             }
@@ -600,10 +611,8 @@ pub fn mkdir(args: &MkdirArgs) -> anyhow::Result<()> {
         let (parent, name) = fs
             .resolve_parent(&target.path)
             .map_err(|e| at(&target, &target.path, e))?;
-        let attr = fs
-            .mkdir(parent, name, 0o755, ctx)
+        fs.make_dir(parent, name, 0o755, ctx)
             .map_err(|e| at(&target, &target.path, e))?;
-        fs.forget(attr.ino, 1);
     }
     volume.close()
 }

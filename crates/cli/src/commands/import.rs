@@ -698,6 +698,7 @@ mod tests {
             allow_weak_password: false,
             scrypt_log_n: Some(10),
             quick: true,
+            gui: false,
         })
         .unwrap();
         (path, password_file)

@@ -11,9 +11,19 @@ pub mod header;
 pub mod import;
 pub mod info;
 pub mod key;
+pub mod kit;
+#[cfg(unix)]
+pub mod mount;
+pub mod mount_common;
+// Windows mounts (WinFsp drive letters) behind the same function names as the Unix module,
+// so the dispatch in main.rs stays one list.
+#[cfg(windows)]
+#[path = "mount_windows.rs"]
 pub mod mount;
 pub mod passwd;
 pub mod resize;
+#[cfg(unix)]
+pub mod serve;
 pub mod shred;
 pub mod volume;
 

@@ -1,4 +1,5 @@
-//! `secvol mount`, `unmount` (alias `dismount`), `list`, and the mount daemon.
+//! `secvol mount`, `unmount` (alias `dismount`), `list`: the side the user runs. The daemon
+//! they start and stop is in `serve.rs`.
 //!
 //! `mount` reads the password, then starts the daemon — this same binary run as
 //! `secvol serve-mount CONTAINER MOUNTPOINT` — and hands it the password through a pipe on
@@ -10,36 +11,30 @@
 //! with their exit code. With `--foreground` the daemon stays attached to the terminal and
 //! `mount` waits for it.
 //!
-//! The daemon ends when the file system is unmounted (`secvol unmount`, `fusermount3 -u`)
-//! or on SIGTERM, SIGINT or SIGHUP (it then unmounts itself); either way it commits
-//! everything durably before it exits. If it is killed outright, FUSE's auto-unmount removes
-//! the dead mount and the container's lock dies with the process.
+//! With a password box (`--gui`, or no terminal), a wrong password is said in a message box
+//! and the box asked again; the outcome ("open on ...", or the error in plain words) ends in a
+//! message box too. A mount folder that `mount` created is removed again if the mount fails,
+//! so nothing a script writes next can land unencrypted on the host disk.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use secrecy::ExposeSecret;
-use secvol_core::{Access, DeviceMode, DeviceStack};
-use secvol_fs::{Fs, FsOptions};
-use secvol_fuse::MountOptions;
-use zeroize::Zeroizing;
+use secvol_core::{Access, Container, ContainerError};
 
-use super::{display_name, header_warning, open_container};
+use super::mount_common::{
+    self, DaemonSecret, LogFile, MountRow, Started, print_mounts, show_error,
+};
+use super::{display_name, open_container};
 use crate::credentials::{self, UnlockWith};
+use crate::dialog::{self, Dialog, MessageKind};
 use crate::error::CliError;
-use crate::mounts::{self, DAEMON_SUBCOMMAND};
-use crate::password::{self, PasswordSource};
-use crate::{MountArgs, ServeMountArgs, UnmountArgs, exit};
-
-/// The storage engine's page cache in the mount daemon. With the default (256 MiB) the
-/// daemon peaked at 521 MiB during an untar of the Linux tree (docs/benchmarks.md); the
-/// daemon must stay within 512 MiB whatever the work, so mounts use less (the dirty limit
-/// follows: a quarter of it).
-const MOUNT_CACHE_SIZE: usize = 192 << 20;
+use crate::mounts::{self, DAEMON_SUBCOMMAND, MountEntry};
+use crate::password;
+use crate::{MountArgs, UnmountArgs, exit};
 
 /// glibc's limit on malloc arenas, set for the daemon (unless the user set it). By default
 /// glibc gives each thread that allocates its own arena, up to 8 per core, and freed pages
@@ -54,6 +49,15 @@ const DAEMON_EXIT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// `secvol mount CONTAINER MOUNTPOINT`.
 pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
+    let dialog = dialog::for_command(args.gui, args.password_file.is_none())?;
+    let result = mount_with(args, dialog.as_ref());
+    if let (Some(dialog), Err(err)) = (&dialog, &result) {
+        show_error(dialog, "Not mounted", err);
+    }
+    result
+}
+
+fn mount_with(args: &MountArgs, dialog: Option<&Dialog>) -> anyhow::Result<()> {
     let container_path = args.container.as_path();
     // Public header facts first: "not a container" and friends before any password prompt.
     let public = open_container(container_path, Access::HeaderOnly)?;
@@ -67,28 +71,150 @@ pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
         }
         .into());
     }
-    let mountpoint = prepare_mountpoint(&args.mountpoint)?;
+    check_fuse_helper()?;
+    let mut mountpoint = MountFolder::prepare(&args.mountpoint, args.allow_non_empty)?;
+    let name = display_name(container_path);
 
+    let log = LogFile::create();
     let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
-    let prompt = format!("Password for {}: ", display_name(container_path));
-    // A keyfile or recovery key goes to the daemon as credential lines (credentials.rs).
+    // A keyfile or recovery key goes to the daemon as credential lines (credentials.rs),
+    // read once, on the terminal or from files.
     let handoff = if with.is_password_only() {
         None
     } else {
-        Some(credentials::read_secrets(&with, public.header(), &prompt)?)
+        Some(credentials::read_secrets(
+            &with,
+            public.header(),
+            &format!("Password for {name}: "),
+        )?)
     };
     drop(public);
-    let password = match handoff {
-        None => Some(password::read_password(&with.password, &prompt)?),
-        Some(_) => None,
+    // With --foreground, Ctrl-C reaches the daemon too (same process group); it unmounts and
+    // writes everything. This process only waits for it, so the signals must not end it
+    // first — from the moment the daemon starts, not only once it is ready (the folder
+    // appears a moment before the daemon says so).
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut attempt = 0;
+    let (mut daemon, warnings) = loop {
+        attempt += 1;
+        let secret = match (&handoff, dialog) {
+            (Some(secrets), _) => DaemonSecret::Credentials(secrets),
+            (None, Some(dialog)) => DaemonSecret::Password(password::ask_in_dialog(
+                dialog,
+                &format!("Open {name}"),
+                &format!(
+                    "Password of {name}\n(to open it on {}):",
+                    mountpoint.path.display()
+                ),
+            )?),
+            (None, None) => DaemonSecret::Password(password::read_password(
+                &with.password,
+                &format!("Password for {name}: "),
+            )?),
+        };
+        if args.foreground && attempt == 1 {
+            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(signal, Arc::clone(&interrupted))
+                    .context("cannot install the signal handlers")?;
+            }
+        }
+        let daemon = spawn_daemon(
+            args,
+            &container,
+            &mountpoint.path,
+            secret,
+            log.as_ref().map(|log| log.0.as_path()),
+        )?;
+        match daemon {
+            Started::Ready(child, warnings) => break (child, warnings),
+            Started::Failed { code, message } => {
+                if handoff.is_none() && mount_common::ask_again(dialog, &name, code, attempt)? {
+                    continue;
+                }
+                return Err(CliError::Reported { code, message }.into());
+            }
+        }
     };
+    mountpoint.keep();
+    if let Some(log) = log {
+        log.keep();
+    }
 
+    let mode = if args.read_only {
+        "read-only"
+    } else {
+        "read-write"
+    };
+    println!(
+        "Mounted {} on {} ({mode}).",
+        container.display(),
+        mountpoint.path.display()
+    );
+    if !args.foreground {
+        println!(
+            "Unmount it before removing the drive: secvol unmount {}",
+            super::shell_word(&mountpoint.path)
+        );
+        if let Some(dialog) = dialog {
+            mount_common::show_mounted(
+                dialog,
+                &name,
+                &mountpoint.path.display().to_string(),
+                args.read_only,
+                &warnings,
+            );
+        }
+        return Ok(());
+    }
+    println!("Serving in the foreground; press Ctrl-C (or run 'secvol unmount') to unmount.");
+    let status = daemon.wait()?;
+    if status.success() {
+        println!("Unmounted {}.", mountpoint.path.display());
+        Ok(())
+    } else {
+        bail!("the mount daemon ended with {status}; run 'secvol check'");
+    }
+}
+
+/// FUSE's setuid helper `fusermount3` (package fuse3) mounts for normal users, and gives
+/// root's mounts their auto-unmount. A normal user cannot mount without it: say what to
+/// install before asking anything. Root can (the kernel mount is made directly), but a killed
+/// daemon then leaves a dead mount behind: warn.
+fn check_fuse_helper() -> anyhow::Result<()> {
+    if !cfg!(target_os = "linux") || dialog::find_program("fusermount3").is_some() {
+        return Ok(());
+    }
+    if crate::sys::current_ctx().uid != 0 {
+        bail!(
+            "FUSE's helper program fusermount3 is not installed, and mounting needs it: install \
+             the fuse3 package (apt-get install fuse3; dnf install fuse3)"
+        );
+    }
+    eprintln!(
+        "warning: fusermount3 is not installed (package fuse3): mounting without it, but if \
+         the mount daemon is killed its folder stays as a dead mount until 'secvol unmount' \
+         (or umount) removes it"
+    );
+    Ok(())
+}
+
+/// Start the daemon, hand it the password (or credentials), and wait for its verdict.
+fn spawn_daemon(
+    args: &MountArgs,
+    container: &Path,
+    mountpoint: &Path,
+    secret: DaemonSecret<'_>,
+    log: Option<&Path>,
+) -> anyhow::Result<Started> {
     let exe = std::env::current_exe().context("cannot find the secvol program itself")?;
     let mut command = Command::new(exe);
     command
         .arg(DAEMON_SUBCOMMAND)
-        .arg(&container)
-        .arg(&mountpoint)
+        .arg(container)
+        .arg(mountpoint)
+        // Paths are absolute; the daemon must not pin the folder it was started from (a USB
+        // key's, say) for as long as it serves.
+        .current_dir("/")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
     if std::env::var_os(MALLOC_ARENA_MAX).is_none() {
@@ -100,252 +226,239 @@ pub fn mount(args: &MountArgs) -> anyhow::Result<()> {
     if args.allow_other {
         command.arg("--allow-other");
     }
-    if handoff.is_some() {
+    if let Some(log) = log {
+        command.arg("--log").arg(log);
+    }
+    if matches!(secret, DaemonSecret::Credentials(_)) {
         command.arg(credentials::HANDOFF_FLAG);
+    }
+    if let Some(idle) = args.idle_timeout {
+        command
+            .arg("--idle-timeout-secs")
+            .arg(idle.as_secs().to_string());
     }
     if args.foreground {
         command.stderr(Stdio::inherit());
     } else {
-        // Its own process group: Ctrl-C in this terminal must not reach the daemon.
+        // Its own process group: Ctrl-C in this terminal must not reach the daemon. Its log
+        // goes to the log file.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command.stderr(Stdio::null());
     }
-    let mut daemon = command.spawn().context("cannot start the mount daemon")?;
-    {
-        let mut stdin = daemon.stdin.take().expect("stdin is piped");
-        // A daemon that died early is reported below from its status line or exit status.
-        if let Some(password) = &password {
-            let mut line = Zeroizing::new(password.expose_secret().as_bytes().to_vec());
-            line.push(b'\n');
-            let _ = stdin.write_all(&line);
-        }
-        if let Some(secrets) = &handoff {
-            let _ = credentials::write_handoff(&mut stdin, secrets);
-        }
-    }
-    drop(password);
-    drop(handoff);
+    let daemon = command.spawn().context("cannot start the mount daemon")?;
+    mount_common::hand_over_and_wait(daemon, secret)
+}
 
-    let status = BufReader::new(daemon.stdout.take().expect("stdout is piped"));
-    let mut ready = false;
-    for line in status.lines() {
-        let line = line.unwrap_or_default();
-        if let Some(warning) = line.strip_prefix("warning: ") {
-            eprintln!("warning: {warning}");
-        } else if line == "ready" {
-            ready = true;
-            break;
-        } else if let Some(error) = line.strip_prefix("error ") {
-            let (code, message) = error.split_once(' ').unwrap_or(("1", error));
-            let _ = daemon.wait();
-            return Err(CliError::Reported {
-                code: code.parse().unwrap_or(exit::OTHER),
-                message: message.to_owned(),
+/// The mount point, and the folders `mount` created for it: removed again (if still empty)
+/// unless the mount succeeded.
+struct MountFolder {
+    path: PathBuf,
+    /// Folders created, innermost first.
+    created: Vec<PathBuf>,
+}
+
+impl MountFolder {
+    /// Make sure the mount point is a directory that is not a mount already and, unless
+    /// `allow_non_empty`, is empty.
+    fn prepare(mountpoint: &Path, allow_non_empty: bool) -> anyhow::Result<MountFolder> {
+        let mut created = Vec::new();
+        match std::fs::metadata(mountpoint) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => bail!("{}: not a directory", mountpoint.display()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                created = missing_ancestors(mountpoint);
+                std::fs::create_dir_all(mountpoint).with_context(|| {
+                    format!("cannot create the mount point {}", mountpoint.display())
+                })?;
+                eprintln!("Created the mount point {}", mountpoint.display());
             }
-            .into());
-        }
-    }
-    if !ready {
-        let status = daemon.wait()?;
-        bail!("the mount daemon stopped before the container was mounted ({status})");
-    }
-
-    let mode = if args.read_only {
-        "read-only"
-    } else {
-        "read-write"
-    };
-    println!(
-        "Mounted {} on {} ({mode}).",
-        container.display(),
-        mountpoint.display()
-    );
-    if !args.foreground {
-        println!(
-            "Unmount it before removing the drive: secvol unmount {}",
-            super::shell_word(&mountpoint)
-        );
-        return Ok(());
-    }
-    println!("Serving in the foreground; press Ctrl-C (or run 'secvol unmount') to unmount.");
-    // Ctrl-C reaches the daemon too (same process group); it unmounts and writes everything.
-    // This process only waits for it, so the signals must not end it first.
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&interrupted))
-            .context("cannot install the signal handlers")?;
-    }
-    let status = daemon.wait()?;
-    if status.success() {
-        println!("Unmounted {}.", mountpoint.display());
-        Ok(())
-    } else {
-        bail!("the mount daemon ended with {status}; run 'secvol check'");
-    }
-}
-
-/// Make sure the mount point is an existing directory that is not a mount already.
-fn prepare_mountpoint(mountpoint: &Path) -> anyhow::Result<PathBuf> {
-    match std::fs::metadata(mountpoint) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => bail!("{}: not a directory", mountpoint.display()),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(mountpoint).with_context(|| {
-                format!("cannot create the mount point {}", mountpoint.display())
-            })?;
-            eprintln!("Created the mount point {}", mountpoint.display());
-        }
-        Err(err) => {
-            return Err(err).with_context(|| format!("cannot use {}", mountpoint.display()));
-        }
-    }
-    let canonical = mountpoint
-        .canonicalize()
-        .with_context(|| format!("cannot use {}", mountpoint.display()))?;
-    if let Some(entry) = mounts::find_mount(&canonical) {
-        bail!(
-            "{} is already the mount point of {}",
-            canonical.display(),
-            entry.container.display()
-        );
-    }
-    Ok(canonical)
-}
-
-/// The daemon: `secvol serve-mount CONTAINER MOUNTPOINT` with the password on stdin.
-pub fn serve(args: &ServeMountArgs) -> anyhow::Result<()> {
-    if !secvol_core::secret::disable_core_dumps() {
-        log::warn!("could not disable core dumps for the mount daemon");
-    }
-    let mut status = io::stdout().lock();
-    let mut report = |line: &str| {
-        // The caller may be gone (it stopped waiting): nothing more to tell then.
-        let _ = writeln!(status, "{line}").and_then(|()| status.flush());
-    };
-    let mounted = match start(args, &mut report) {
-        Ok(mounted) => mounted,
-        Err(err) => {
-            let code = exit::exit_code(&err);
-            report(&format!("error {code} {}", exit::one_line(&err)));
-            return Err(err);
-        }
-    };
-    report("ready");
-    drop(status);
-    let (fs, mount) = mounted;
-
-    let unmounter = mount.unmounter();
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGHUP,
-    ])
-    .context("cannot install the signal handlers")?;
-    std::thread::spawn(move || {
-        for signal in signals.forever() {
-            log::info!("signal {signal}: unmounting");
-            if let Err(err) = unmounter.unmount() {
-                log::error!("cannot unmount: {err}");
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot use {}", mountpoint.display()));
             }
         }
-    });
-
-    let served = mount.wait();
-    // No grow may start (or still run) while the file system closes.
-    crate::control::shut_down();
-    let closed = fs.close();
-    if let Err(err) = &served {
-        log::error!("the FUSE session ended with an error: {err}");
-    }
-    match closed {
-        Ok(()) => Ok(()),
-        Err(err) => {
-            Err(anyhow::Error::from(err)
-                .context("writing the last changes to the container failed"))
-        }
-    }
-}
-
-/// Unlock, open and mount; header warnings go to `report`.
-fn start(
-    args: &ServeMountArgs,
-    report: &mut dyn FnMut(&str),
-) -> anyhow::Result<(Arc<Fs>, secvol_fuse::Mount)> {
-    let access = if args.read_only {
-        Access::ReadOnly
-    } else {
-        Access::ReadWrite
-    };
-    let unlocked = if args.credentials {
-        let secrets = credentials::read_handoff(&mut io::stdin().lock())?;
-        let container = open_container(&args.container, access)?;
-        container.unlock_with(&secrets.credentials())?
-    } else {
-        let password = password::read_password(&PasswordSource::Stdin, "")?;
-        let container = open_container(&args.container, access)?;
-        container.unlock(&password)?
-    };
-    if let Some(warning) = header_warning(
-        &args.container,
-        unlocked.header_status(),
-        Some(unlocked.opened_from_backup()),
-    ) {
-        report(&format!("warning: {warning}"));
-    }
-    let device = Arc::new(unlocked.open_device(args.read_only)?);
-    // The master key is dropped; the open file stays for grow requests (control.rs).
-    let container = unlocked.relock()?;
-    let device_for_control = Arc::clone(&device);
-    let stack = DeviceStack::build(
-        device,
-        if args.read_only {
-            DeviceMode::ReadOnly
-        } else {
-            DeviceMode::ReadWrite
-        },
-    )
-    .context("cannot start the container's threads")?;
-    let options = FsOptions {
-        cache_size: MOUNT_CACHE_SIZE,
-        ..FsOptions::default()
-    };
-    let fs = Arc::new(
-        Fs::open(stack, options)
-            .with_context(|| format!("cannot open the files in {}", args.container.display()))?,
-    );
-    let mount_options = MountOptions {
-        allow_other: args.allow_other,
-        fs_name: args.container.display().to_string(),
-        ..MountOptions::default()
-    };
-    // Before the mount appears, so that "ready" follows it at once.
-    if !args.read_only {
-        let grower = crate::control::Grower {
-            container,
-            device: device_for_control,
-            fs: Arc::clone(&fs),
+        let mut folder = MountFolder {
+            path: mountpoint.to_path_buf(),
+            created,
         };
-        if let Err(err) = crate::control::listen(grower) {
-            log::warn!("no control channel (growing while mounted will not work): {err}");
+        folder.path = mountpoint
+            .canonicalize()
+            .with_context(|| format!("cannot use {}", mountpoint.display()))?;
+        if let Some(entry) = mounts::find_mount(&folder.path) {
+            bail!(
+                "{} is already the mount point of {}",
+                folder.path.display(),
+                entry.container.display()
+            );
         }
+        let has_entries = std::fs::read_dir(&folder.path)
+            .with_context(|| format!("cannot use {}", folder.path.display()))?
+            .next()
+            .is_some();
+        if has_entries && !allow_non_empty {
+            return Err(CliError::MountpointNotEmpty(folder.path.clone()).into());
+        }
+        Ok(folder)
     }
-    let mount = secvol_fuse::mount(Arc::clone(&fs), &args.mountpoint, &mount_options)
-        .with_context(|| format!("cannot mount on {}", args.mountpoint.display()))
-        .inspect_err(|_| crate::control::shut_down())?;
-    Ok((fs, mount))
+
+    /// The mount succeeded: keep the folders.
+    fn keep(&mut self) {
+        self.created.clear();
+    }
 }
 
-/// `secvol unmount MOUNTPOINT|CONTAINER`.
+impl Drop for MountFolder {
+    fn drop(&mut self) {
+        // remove_dir only removes empty folders, and never one that is (still) a mount point.
+        for dir in &self.created {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// The folders of `path` that do not exist yet, innermost first.
+fn missing_ancestors(path: &Path) -> Vec<PathBuf> {
+    path.ancestors()
+        .take_while(|dir| !dir.as_os_str().is_empty() && std::fs::symlink_metadata(dir).is_err())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// `secvol unmount MOUNTPOINT|CONTAINER`, `secvol unmount --all`.
 pub fn unmount(args: &UnmountArgs) -> anyhow::Result<()> {
-    let Some(entry) = mounts::find_mount(&args.target) else {
+    if args.all {
+        return unmount_all(args);
+    }
+    let target = args
+        .target
+        .as_deref()
+        .expect("clap requires a target without --all");
+    let dialog = if args.gui {
+        Some(Dialog::find()?)
+    } else {
+        None
+    };
+    let result = unmount_target(target, args.force, dialog.is_some());
+    match (&dialog, &result) {
+        (Some(dialog), Ok(outcome)) => {
+            let _ = dialog.message(MessageKind::Info, "Safe to remove", &outcome.gui_text());
+        }
+        (Some(dialog), Err(err)) => show_error(dialog, "Not dismounted", err),
+        (None, _) => {}
+    }
+    result.map(|_| ())
+}
+
+/// What `unmount` found and did.
+enum Unmounted {
+    /// It was mounted; now unmounted and closed.
+    Closed(MountEntry),
+    /// It was not mounted, and the container is closed.
+    WasNotMounted(PathBuf),
+}
+
+impl Unmounted {
+    fn gui_text(&self) -> String {
+        match self {
+            Unmounted::Closed(entry) => format!(
+                "{} is closed and every change is written into it.\n\nIt is now safe to remove \
+                 the drive.",
+                display_name(&entry.container)
+            ),
+            Unmounted::WasNotMounted(container) => format!(
+                "{} is not mounted, and it is closed.\n\nIt is safe to remove the drive.",
+                display_name(container)
+            ),
+        }
+    }
+}
+
+/// Unmount `target`. A closed container that is not mounted is an error (exit code 1, as
+/// scripts expect) unless `closed_is_success` (the message box of a dismount script, where
+/// "it is closed, remove the drive" is the answer the user needs).
+fn unmount_target(
+    target: &Path,
+    force: bool,
+    closed_is_success: bool,
+) -> anyhow::Result<Unmounted> {
+    let Some(entry) = mounts::find_mount(target) else {
+        // A daemon detached by someone else (umount, the file manager's eject) may still be
+        // writing: in a message box, wait for it rather than answer "in use".
+        let patience = if closed_is_success {
+            Duration::from_secs(60)
+        } else {
+            Duration::ZERO
+        };
+        let closed = wait_closed_container(target, patience)?;
+        if closed && closed_is_success {
+            println!(
+                "{} is not mounted, and it is closed: the drive can be removed.",
+                target.display()
+            );
+            return Ok(Unmounted::WasNotMounted(target.to_path_buf()));
+        }
         bail!(
-            "{} is not a mounted secvol container or mount point ('secvol list' shows them)",
-            args.target.display()
+            "{} is not a mounted secvol container or mount point ('secvol list' shows them){}",
+            target.display(),
+            if closed {
+                "; it is a closed container: the drive can be removed"
+            } else {
+                ""
+            }
         );
     };
+    unmount_entry(&entry, force)?;
+    Ok(Unmounted::Closed(entry))
+}
+
+/// [`is_closed_container`], retried for up to `patience` while the container is in use.
+fn wait_closed_container(path: &Path, patience: Duration) -> anyhow::Result<bool> {
+    let start = Instant::now();
+    loop {
+        match is_closed_container(path) {
+            Err(err) if start.elapsed() < patience => {
+                if !matches!(err.downcast_ref(), Some(ContainerError::InUse { .. })) {
+                    return Err(err);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether `path` is a container file that nothing has open: its lock can be taken. Not a
+/// container (or not a file at all): `false`. A container that another process has open:
+/// the "in use" error, naming it.
+fn is_closed_container(path: &Path) -> anyhow::Result<bool> {
+    if !path.is_file() {
+        return Ok(false);
+    }
+    let open = match Container::open(path, Access::ReadWrite) {
+        // A write-protected USB key or a read-only file: a shared lock tells as well.
+        Err(ContainerError::Io(err))
+            if matches!(
+                err.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            Container::open(path, Access::ReadOnly)
+        }
+        other => other,
+    };
+    match open {
+        Ok(_) => Ok(true),
+        Err(err @ ContainerError::InUse { .. }) => Err(err.into()),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Unmount one mount and wait until its daemon has closed the container.
+fn unmount_entry(entry: &MountEntry, force: bool) -> anyhow::Result<()> {
     let daemon = mounts::daemon_pid(&entry.mountpoint);
     let holders = mounts::holders(&entry.mountpoint, &daemon.into_iter().collect::<Vec<_>>());
-    if !holders.is_empty() && !args.force {
+    if !holders.is_empty() && !force {
         let names: Vec<String> = holders
             .iter()
             .map(|(pid, name)| format!("{name} (pid {pid})"))
@@ -356,7 +469,7 @@ pub fn unmount(args: &UnmountArgs) -> anyhow::Result<()> {
         }
         .into());
     }
-    detach(&entry.mountpoint, args.force)?;
+    detach(&entry.mountpoint, force)?;
     if let Some(pid) = daemon {
         let start = Instant::now();
         let mut told = false;
@@ -380,6 +493,64 @@ pub fn unmount(args: &UnmountArgs) -> anyhow::Result<()> {
         entry.container.display()
     );
     Ok(())
+}
+
+/// `secvol unmount --all`: every secvol mount of the calling user (root: of root, unless
+/// `--all-users`). Goes on after a failure; the first failure decides the exit code.
+fn unmount_all(args: &UnmountArgs) -> anyhow::Result<()> {
+    let me = crate::sys::current_ctx().uid;
+    if args.all_users && me != 0 {
+        bail!("--all-users: only root can unmount other users' mounts");
+    }
+    let mine: Vec<MountEntry> = mounts::secvol_mounts()
+        .into_iter()
+        .filter(|entry| args.all_users || entry.owner == Some(me))
+        .collect();
+    if mine.is_empty() {
+        println!(
+            "{}",
+            if args.all_users {
+                "No secvol container is mounted."
+            } else {
+                "No secvol container of yours is mounted."
+            }
+        );
+        return Ok(());
+    }
+    let mut first_error = None;
+    let mut failed = 0;
+    for entry in &mine {
+        if let Err(err) = unmount_entry(entry, args.force) {
+            eprintln!("error: {}", exit::one_line(&err));
+            failed += 1;
+            first_error.get_or_insert(err);
+        }
+    }
+    let result = match first_error {
+        None => Ok(()),
+        Some(err) => Err(err.context(format!(
+            "{failed} of {} mounts could not be unmounted",
+            mine.len()
+        ))),
+    };
+    if args.gui {
+        let dialog = Dialog::find()?;
+        match &result {
+            Ok(()) => {
+                let _ = dialog.message(
+                    MessageKind::Info,
+                    "Safe to remove",
+                    &format!(
+                        "{} container(s) closed and written.\n\nIt is now safe to remove the \
+                         drive.",
+                        mine.len()
+                    ),
+                );
+            }
+            Err(err) => show_error(&dialog, "Not dismounted", err),
+        }
+    }
+    result
 }
 
 /// Ask the kernel to unmount (lazily with `force`: open files keep working until closed).
@@ -421,44 +592,54 @@ pub fn list() -> anyhow::Result<()> {
         println!("No secvol container is mounted.");
         return Ok(());
     }
-    let rows: Vec<[String; 4]> = entries
+    let rows = entries
         .iter()
         .map(|entry| {
-            [
-                entry.container.display().to_string(),
-                entry.mountpoint.display().to_string(),
-                if entry.read_only { "ro" } else { "rw" }.to_owned(),
-                mounts::daemon_pid(&entry.mountpoint)
-                    .map_or_else(|| "-".to_owned(), |pid| pid.to_string()),
-            ]
+            let daemon = mounts::daemon(&entry.mountpoint);
+            MountRow {
+                container: entry.container.clone(),
+                mountpoint: entry.mountpoint.display().to_string(),
+                read_only: entry.read_only,
+                log: daemon.as_ref().and_then(|daemon| daemon.log.clone()),
+                pid: daemon.map(|daemon| daemon.pid),
+            }
         })
-        .collect();
-    let header = [
-        "CONTAINER".to_owned(),
-        "MOUNTPOINT".to_owned(),
-        "MODE".to_owned(),
-        "PID".to_owned(),
-    ];
-    let widths: Vec<usize> = (0..4)
-        .map(|i| {
-            rows.iter()
-                .chain(std::iter::once(&header))
-                .map(|row| row[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in std::iter::once(&header).chain(rows.iter()) {
-        println!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
-    }
+        .collect::<Vec<_>>();
+    print_mounts(&rows);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mount_folder_that_was_created_is_removed_unless_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/mnt");
+        {
+            let folder = MountFolder::prepare(&deep, false).unwrap();
+            assert!(folder.path.is_dir());
+        }
+        assert!(!dir.path().join("a").exists(), "created folders were left");
+        let mut folder = MountFolder::prepare(&deep, false).unwrap();
+        folder.keep();
+        drop(folder);
+        assert!(deep.is_dir());
+    }
+
+    #[test]
+    fn a_folder_with_files_is_refused_unless_allowed_and_never_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("note.txt"), "x").unwrap();
+        let err = MountFolder::prepare(dir.path(), false)
+            .err()
+            .expect("a non-empty folder is refused");
+        assert!(matches!(
+            err.downcast_ref(),
+            Some(CliError::MountpointNotEmpty(_))
+        ));
+        drop(MountFolder::prepare(dir.path(), true).unwrap());
+        assert!(dir.path().join("note.txt").exists());
+    }
 }

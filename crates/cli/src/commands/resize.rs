@@ -14,12 +14,12 @@ use secvol_core::{Access, BLOCK_SIZE, BlockDevice, UnlockedContainer};
 use secvol_fs::ShrinkError;
 use secvol_fs::resize::fit_into;
 
-use super::{display_name, open_and_unlock, open_container, print_fields};
+use super::{open_and_unlock, open_container, print_fields};
 use crate::ResizeArgs;
 use crate::credentials::UnlockWith;
 use crate::error::CliError;
 use crate::mounts;
-use crate::password::{self, PasswordSource};
+use crate::password::PasswordSource;
 use crate::progress;
 use crate::size::{format_size, format_size_exact, parse_quantity};
 
@@ -234,9 +234,9 @@ fn grow_mounted(
         }
         .into());
     };
-    let password = password::read_password(
+    let password = crate::password::read_password(
         source,
-        &format!("Password for {}: ", display_name(&args.container)),
+        &format!("Password for {}: ", super::display_name(&args.container)),
     )?;
     let bar = progress::bytes(
         "Filling the new space with random bytes",

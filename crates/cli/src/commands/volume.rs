@@ -23,45 +23,72 @@ pub struct Target {
 impl Target {
     /// Parse `CONTAINER[:/PATH]`. The container part ends at the first `:/` whose left side
     /// names an existing file, so container paths containing `:/` still work when the file
-    /// exists (and Windows drive letters, `C:\...`, are not mistaken for a separator). With
-    /// no such file, the first `:/` separates; without any `:/`, the whole argument is the
-    /// container and the path is the root. A trailing `:` alone also means the root.
+    /// exists. With no such file, the first `:/` separates; without any `:/`, the whole
+    /// argument is the container and the path is the root. A trailing `:` alone also means
+    /// the root.
+    ///
+    /// On Windows, `:\` separates too and backslashes in the inside path mean `/`
+    /// (`C:\x\TimeAcct.sec:\dir` is `/dir` in `C:\x\TimeAcct.sec`), and the colon of a
+    /// drive letter (`C:\`, `C:/`, `\\?\C:\`) never separates. docs/cli.md states the rule.
     pub fn parse(arg: &OsStr) -> Target {
-        let bytes = os_to_name(arg);
+        let syntax = if cfg!(windows) {
+            PathSyntax::Windows
+        } else {
+            PathSyntax::Unix
+        };
+        Target::parse_as(
+            &os_to_name(arg),
+            syntax,
+            &|bytes: &[u8]| Path::new(&name_to_os(bytes)).is_file(),
+            &|bytes: &[u8]| Path::new(&name_to_os(bytes)).exists(),
+        )
+    }
+
+    /// [`Target::parse`] with the path rules of `syntax` and the given view of the local
+    /// file system (tests on Linux check the Windows rules this way).
+    fn parse_as(
+        bytes: &[u8],
+        syntax: PathSyntax,
+        is_file: &dyn Fn(&[u8]) -> bool,
+        exists: &dyn Fn(&[u8]) -> bool,
+    ) -> Target {
+        let drive_colon = syntax.drive_colon(bytes);
         let separators: Vec<usize> = bytes
             .windows(2)
             .enumerate()
-            .filter(|(_, pair)| pair == b":/")
+            .filter(|&(at, pair)| {
+                Some(at) != drive_colon
+                    && (pair == b":/" || (syntax == PathSyntax::Windows && pair == b":\\"))
+            })
             .map(|(at, _)| at)
             .collect();
         let split = |at: usize| Target {
             container: PathBuf::from(name_to_os(&bytes[..at])),
-            path: bytes[at + 1..].to_vec(),
+            path: syntax.inside_path(&bytes[at + 1..]),
         };
-        if let Some(&at) = separators
-            .iter()
-            .find(|&&at| Path::new(&name_to_os(&bytes[..at])).is_file())
-        {
+        if let Some(&at) = separators.iter().find(|&&at| is_file(&bytes[..at])) {
             return split(at);
         }
-        if Path::new(arg).exists() {
-            return Target::whole(arg);
+        if exists(bytes) {
+            return Target::whole(bytes);
         }
         if let Some(&at) = separators.first() {
             return split(at);
         }
-        if let Some(stripped) = bytes.strip_suffix(b":") {
+        if let Some(stripped) = bytes.strip_suffix(b":")
+            && drive_colon != Some(bytes.len() - 1)
+        {
             return Target {
                 container: PathBuf::from(name_to_os(stripped)),
                 path: b"/".to_vec(),
             };
         }
-        Target::whole(arg)
+        Target::whole(bytes)
     }
 
-    fn whole(arg: &OsStr) -> Target {
+    fn whole(bytes: &[u8]) -> Target {
         Target {
-            container: PathBuf::from(arg),
+            container: PathBuf::from(name_to_os(bytes)),
             path: b"/".to_vec(),
         }
     }
@@ -75,6 +102,51 @@ impl Target {
     pub fn display(&self) -> String {
         format!("{}:{}", self.container.display(), self.display_path())
     }
+}
+
+/// Which operating system's path rules a `CONTAINER:/PATH` argument follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PathSyntax {
+    /// `/` separates directories; a colon is an ordinary character.
+    Unix,
+    /// `\` and `/` separate directories; `X:` at the start is a drive.
+    Windows,
+}
+
+impl PathSyntax {
+    /// Where the colon of a leading drive letter is (`C:`, `\\?\C:`, `\\.\C:`), if any.
+    fn drive_colon(self, bytes: &[u8]) -> Option<usize> {
+        if self != PathSyntax::Windows {
+            return None;
+        }
+        let rest_at = [&b"\\\\?\\"[..], b"\\\\.\\", b"//?/", b"//./"]
+            .iter()
+            .find(|prefix| bytes.starts_with(prefix))
+            .map_or(0, |prefix| prefix.len());
+        let rest = &bytes[rest_at..];
+        (rest.len() >= 2 && rest[0].is_ascii_alphabetic() && rest[1] == b':').then_some(rest_at + 1)
+    }
+
+    /// The path inside the container as typed after the separator's colon.
+    fn inside_path(self, typed: &[u8]) -> Vec<u8> {
+        match self {
+            PathSyntax::Unix => typed.to_vec(),
+            PathSyntax::Windows => typed
+                .iter()
+                .map(|&b| if b == b'\\' { b'/' } else { b })
+                .collect(),
+        }
+    }
+}
+
+/// Whether `path` is a drive letter alone (`T:` or `T:\`), which offline commands cannot
+/// open: they need the container file.
+pub fn is_bare_drive(path: &Path) -> bool {
+    let text = path.as_os_str().to_string_lossy();
+    let bytes = text.as_bytes();
+    cfg!(windows)
+        && PathSyntax::Windows.drive_colon(bytes) == Some(1)
+        && (bytes.len() == 2 || (bytes.len() == 3 && matches!(bytes[2], b'\\' | b'/')))
 }
 
 /// A local file name or argument as the bytes of a container name or path.
@@ -115,6 +187,13 @@ impl Volume {
     /// shared lock (works beside other readers, refused while mounted read-write), or
     /// read-write with an exclusive lock.
     pub fn open(container: &Path, with: &UnlockWith, writable: bool) -> anyhow::Result<Self> {
+        if is_bare_drive(container) {
+            anyhow::bail!(
+                "{} is a drive letter: the files of a mounted container are ordinary files \
+                 there; offline commands take the container file (CONTAINER:/PATH)",
+                container.display()
+            );
+        }
         let access = if writable {
             Access::ReadWrite
         } else {
@@ -175,6 +254,58 @@ mod tests {
         assert_eq!(parse("a.sec:"), ("a.sec".into(), "/".into()));
         assert_eq!(parse("dir/a.sec:/"), ("dir/a.sec".into(), "/".into()));
         assert_eq!(parse("a.sec:/x:/y"), ("a.sec".into(), "/x:/y".into()));
+    }
+
+    /// Parse with the Windows rules; `files` are the local files that exist.
+    fn parse_windows(arg: &str, files: &[&str]) -> (String, String) {
+        let is_file = |bytes: &[u8]| files.iter().any(|f| f.as_bytes() == bytes);
+        let target = Target::parse_as(arg.as_bytes(), PathSyntax::Windows, &is_file, &is_file);
+        (
+            target.container.to_string_lossy().into_owned(),
+            target.display_path(),
+        )
+    }
+
+    #[test]
+    fn windows_drive_letters_and_backslashes_are_not_mistaken_for_the_separator() {
+        let file = r"C:\x\TimeAcct.sec";
+        let win = |arg: &str| parse_windows(arg, &[file]);
+        assert_eq!(
+            win(r"C:\x\TimeAcct.sec:\dir\a.txt"),
+            (file.into(), "/dir/a.txt".into())
+        );
+        assert_eq!(win(r"C:\x\TimeAcct.sec:/dir"), (file.into(), "/dir".into()));
+        assert_eq!(win(r"C:\x\TimeAcct.sec"), (file.into(), "/".into()));
+        assert_eq!(win(r"C:\x\TimeAcct.sec:"), (file.into(), "/".into()));
+        // The container need not exist yet (create): the drive's colon still does not split.
+        let none = |arg: &str| parse_windows(arg, &[]);
+        assert_eq!(
+            none(r"C:/new/Box.sec:/in"),
+            ("C:/new/Box.sec".into(), "/in".into())
+        );
+        assert_eq!(none(r"D:\Box.sec:\"), (r"D:\Box.sec".into(), "/".into()));
+        assert_eq!(
+            none(r"\\?\E:\Box.sec:\a"),
+            (r"\\?\E:\Box.sec".into(), "/a".into())
+        );
+        assert_eq!(none(r"Box.sec:\a\b"), ("Box.sec".into(), "/a/b".into()));
+        // A drive alone stays a drive (the command then says it needs the container file).
+        assert_eq!(none("T:"), ("T:".into(), "/".into()));
+        assert_eq!(none(r"T:\"), (r"T:\".into(), "/".into()));
+    }
+
+    #[test]
+    fn unix_paths_keep_backslashes_and_a_leading_letter_colon() {
+        let unix = |arg: &str| {
+            let target = Target::parse_as(arg.as_bytes(), PathSyntax::Unix, &|_| false, &|_| false);
+            (
+                target.container.display().to_string(),
+                target.display_path(),
+            )
+        };
+        assert_eq!(unix(r"a.sec:/x\y"), ("a.sec".into(), r"/x\y".into()));
+        assert_eq!(unix("C:/a.sec"), ("C".into(), "/a.sec".into()));
+        assert_eq!(unix(r"a.sec:\x"), (r"a.sec:\x".into(), "/".into()));
     }
 
     #[test]

@@ -111,6 +111,9 @@ impl Sandbox {
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
+            // Nor a desktop: secvol would ask in a password box (crates/cli/src/dialog.rs).
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         command

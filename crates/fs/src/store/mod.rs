@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use redb::{Database, Durability, ReadableDatabase, WriteTransaction};
+use redb::{Database, Durability, WriteTransaction};
 use secvol_core::{BlockDevice, DeviceStack};
 
 use self::engine::Engine;
@@ -36,7 +36,7 @@ pub(crate) use self::space::{Counters, REWRITE_HEADROOM, usable_for_capacity};
 pub(crate) use self::tx::{INODE_CACHE_LIMIT, InodeCache, Tx, TxError, TxResult};
 use crate::error::{FsError, FsResult, storage_error};
 use crate::schema::{META, META_INODE_COUNT, META_NEXT_INO, META_RESERVED_CHUNKS, META_USED_BYTES};
-use crate::view::{DirtySet, Reader};
+use crate::view::{DirtySet, LazySnapshot, Reader};
 
 /// Tuning of a mounted file system.
 #[derive(Debug, Clone)]
@@ -77,6 +77,9 @@ struct Slot {
 /// The database, its one write transaction, and its readers.
 pub(crate) struct Store {
     device: Arc<dyn BlockDevice>,
+    /// The stack `device` tops: told to let writes through before the first change is
+    /// persisted ([`DeviceStack::go_live`]).
+    stack: DeviceStack,
     /// Opened on a read-only stack: every change is refused and nothing is committed.
     read_only: bool,
     options: FsOptions,
@@ -112,6 +115,7 @@ impl Store {
         let usable_bytes = usable_for_capacity(capacity);
         Ok(Arc::new(Store {
             device,
+            stack: stack.clone(),
             read_only: stack.mode().is_read_only(),
             policy: CommitPolicy::new(&options, capacity),
             options,
@@ -241,21 +245,20 @@ impl Store {
             // larger than needed (a reader then runs under the lock), never smaller.
             let dirty = self.dirty_set();
             let engine = self.engine();
-            match engine.db()?.begin_read() {
-                Ok(txn) => match op(&Reader::of_commit(&txn, &dirty)) {
-                    Ok(value) => return Ok(value),
-                    Err(TxError::NeedsWriteView) => {}
-                    Err(TxError::Storage(err)) => {
-                        // As for a failure under the lock: the storage engine is not trusted
-                        // until the container is opened again.
-                        drop(txn);
-                        drop(engine);
-                        let mut slot = self.lock();
-                        return Err(self.storage_failure(&mut slot, err));
-                    }
-                    Err(other) => return Err(other.into_fs_error()),
-                },
-                Err(err) => log::debug!("no read transaction ({err}); reading under the lock"),
+            let snapshot = LazySnapshot::new(engine.db()?);
+            let failure = match op(&Reader::of_commit(&snapshot, &dirty)) {
+                Ok(value) => return Ok(value),
+                Err(TxError::NeedsWriteView) => None,
+                Err(TxError::Storage(err)) => Some(err),
+                Err(other) => return Err(other.into_fs_error()),
+            };
+            drop(snapshot);
+            drop(engine);
+            if let Some(err) = failure {
+                // As for a failure under the lock: the storage engine is not trusted until
+                // the container is opened again.
+                let mut slot = self.lock();
+                return Err(self.storage_failure(&mut slot, err));
             }
         }
         self.run(false, |tx| op(&tx.reader))
@@ -293,6 +296,13 @@ impl Store {
         if !to_persist {
             // Nothing to persist: dropping the transaction aborts it without any I/O.
             return Ok(());
+        }
+        // The first change of the session: what the storage engine wrote while it opened
+        // (held in memory until now, see `secvol_core::deferred`) goes to the container first.
+        if let Err(err) = self.stack.go_live() {
+            let err = FsError::from(err);
+            self.engine_mut().stop(err.to_string());
+            return Err(err);
         }
         let txn = match open {
             Some(txn) => txn,
