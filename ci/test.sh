@@ -14,7 +14,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # What the run needs, said before anything compiles for minutes.
 missing=()
-for tool in shellcheck fusermount3; do
+for tool in shellcheck fusermount3 setfacl; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [[ $quick == 0 ]]; then

@@ -6,13 +6,14 @@
 //! suite) and then fails the test if a mount was left behind: a test cannot leave a mount
 //! on the machine, and a test that forgets to unmount is caught.
 //!
-//! Needs /dev/fuse and fusermount3 (package fuse3), sqlite3, git, rsync and setpriv; CI
-//! installs them (.ci/run).
+//! Needs /dev/fuse and fusermount3 (package fuse3), sqlite3, git, rsync, setpriv and setfacl
+//! (package acl); CI installs them (.ci/run).
 
 #![cfg(target_os = "linux")]
 
 mod harness;
 
+mod acl;
 mod apps;
 mod autodismount;
 mod crash;

@@ -1,10 +1,13 @@
-//! Attributes (getattr / setattr) and extended attributes.
+//! Attributes (getattr / setattr) and extended attributes (the POSIX ACL attributes with the
+//! rules of `acl.rs`).
 
+use crate::acl::{self, Acl, CallerGroups};
 use crate::data::truncate_in;
 use crate::error::{FsError, FsResult};
 use crate::fs::Fs;
-use crate::inode::{Attr, Ino, Timestamp};
+use crate::inode::{Attr, FileKind, Ino, Timestamp};
 use crate::schema::{NAME_MAX, XATTR_VALUE_MAX, entry_cost};
+use crate::store::{Tx, TxResult};
 
 /// A timestamp to set: the current time or a given one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +70,20 @@ fn check_xattr_name(name: &[u8]) -> FsResult<()> {
     Ok(())
 }
 
+/// Follow a change of the permission bits of `ino` to `perm` in its access ACL, if it has
+/// one (Linux `posix_acl_chmod`).
+fn chmod_access_acl(tx: &mut Tx<'_>, ino: Ino, perm: u16) -> TxResult<()> {
+    let Some(stored) = tx.xattr(ino, acl::ACCESS)? else {
+        return Ok(());
+    };
+    let mut acl = Acl::parse(&stored).map_err(|_| FsError::RecordDamaged {
+        what: format!("the access ACL of inode {ino} is not a valid ACL"),
+    })?;
+    acl.chmod(perm);
+    tx.put_xattr(ino, acl::ACCESS, &acl.encode())?;
+    Ok(())
+}
+
 impl Fs {
     /// Attributes of `ino`.
     pub fn getattr(&self, ino: Ino) -> FsResult<Attr> {
@@ -83,6 +100,7 @@ impl Fs {
             let now = Timestamp::now();
             if let Some(perm) = changes.perm {
                 inode.perm = perm & 0o7777;
+                chmod_access_acl(tx, ino, inode.perm)?;
             }
             if let Some(uid) = changes.uid {
                 inode.uid = uid;
@@ -105,12 +123,37 @@ impl Fs {
         })
     }
 
-    /// Set extended attribute `name` of `ino`.
+    /// Set extended attribute `name` of `ino`, by a caller that keeps set-group-ID bits (see
+    /// [`Fs::setxattr_as`]).
     pub fn setxattr(&self, ino: Ino, name: &[u8], value: &[u8], mode: XattrMode) -> FsResult<()> {
+        self.setxattr_as(ino, name, value, mode, &CallerGroups::PRIVILEGED)
+    }
+
+    /// Set extended attribute `name` of `ino` for `caller`.
+    ///
+    /// The POSIX ACL attributes `system.posix_acl_access` and `system.posix_acl_default`
+    /// must hold valid ACLs (Linux's format) and mean what they say: an access ACL sets the
+    /// permission bits (and clears the set-group-ID bit unless `caller` is in the file's group
+    /// or privileged), and is not stored when the bits say it all; a default ACL is for
+    /// directories only and is inherited by what is created in them. Symbolic links have no
+    /// ACLs. Enforcing ACLs is the front-end's (the kernel's) job.
+    pub fn setxattr_as(
+        &self,
+        ino: Ino,
+        name: &[u8],
+        value: &[u8],
+        mode: XattrMode,
+        caller: &CallerGroups,
+    ) -> FsResult<()> {
         check_xattr_name(name)?;
         if value.len() > XATTR_VALUE_MAX {
             return Err(FsError::TooBig);
         }
+        let acl = if acl::is_acl_name(name) {
+            Some(Acl::parse(value)?)
+        } else {
+            None
+        };
         self.run_write(|tx| {
             let mut inode = tx.inode(ino)?;
             let exists = tx.xattr(ino, name)?.is_some();
@@ -119,8 +162,35 @@ impl Fs {
                 (XattrMode::Replace, false) => return Err(FsError::NoXattr.into()),
                 _ => {}
             }
-            tx.reserve(entry_cost(8 + name.len() + value.len()))?;
-            tx.put_xattr(ino, name, value)?;
+            let Some(acl) = &acl else {
+                tx.reserve(entry_cost(8 + name.len() + value.len()))?;
+                tx.put_xattr(ino, name, value)?;
+                inode.ctime = Timestamp::now();
+                return tx.put_inode(ino, &inode, false);
+            };
+            if inode.kind == FileKind::Symlink {
+                return Err(FsError::NotSupported.into());
+            }
+            let store = if name == acl::DEFAULT {
+                if inode.kind != FileKind::Directory {
+                    return Err(FsError::Invalid("a default ACL is for directories only").into());
+                }
+                true
+            } else {
+                // Linux `posix_acl_update_mode`.
+                inode.perm = (inode.perm & !0o777) | acl.mode_bits();
+                if !caller.keeps_setgid_of(inode.gid) {
+                    inode.perm &= !0o2000;
+                }
+                !acl.is_minimal()
+            };
+            if store {
+                let value = acl.encode();
+                tx.reserve(entry_cost(8 + name.len() + value.len()))?;
+                tx.put_xattr(ino, name, &value)?;
+            } else if exists {
+                tx.remove_xattr(ino, name)?;
+            }
             inode.ctime = Timestamp::now();
             tx.put_inode(ino, &inode, false)
         })

@@ -56,6 +56,12 @@ pub enum Problem {
         /// What kind of record, and where.
         detail: String,
     },
+    /// Space reserved by `fallocate` that the inode records, the reserved-ranges table and
+    /// the file system's total disagree about.
+    Reservations {
+        /// What disagrees.
+        detail: String,
+    },
     /// The storage engine's own check failed (page checksums: a block was modified or
     /// replaced by an older copy of itself).
     Integrity {
@@ -81,6 +87,7 @@ impl std::fmt::Display for Problem {
             }
             Problem::Unreachable { ino } => write!(f, "inode {ino} is not reachable from the root"),
             Problem::StrayRecords { detail } => write!(f, "stray records: {detail}"),
+            Problem::Reservations { detail } => write!(f, "reserved space: {detail}"),
             Problem::Integrity { detail } => write!(f, "storage integrity check failed: {detail}"),
         }
     }
@@ -305,6 +312,20 @@ impl Fs {
             report.problems.push(Problem::StrayRecords {
                 detail: format!("extended attributes of missing inode {ino}"),
             });
+        }
+        // fallocate reservations: the records, the ranges and the total agree.
+        // The total as loaded from the meta table at open, plus changes since (which the
+        // ranges read here include too).
+        let total = self.store.counters().reserved_chunks;
+        match self.run_read(|tx| tx.all_reserved_ranges()) {
+            Ok(ranges) => {
+                for detail in crate::reserve::check_reservations(&records, &ranges, total) {
+                    report.problems.push(Problem::Reservations { detail });
+                }
+            }
+            Err(err) => report.problems.push(Problem::Reservations {
+                detail: format!("unreadable: {err}"),
+            }),
         }
         // Pass 4: read every file's data.
         let files: Vec<(Ino, u64)> = sorted

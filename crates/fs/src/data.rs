@@ -8,6 +8,7 @@ use crate::error::{FsError, FsResult};
 use crate::fs::Fs;
 use crate::handles::OpenFlags;
 use crate::inode::{FileKind, Ino, Inode, Timestamp};
+use crate::reserve::Reserved;
 use crate::schema::{CHUNK_SIZE, MAX_FILE_SIZE};
 use crate::store::{Tx, TxResult};
 use crate::view::Reader;
@@ -102,10 +103,19 @@ impl Fs {
             if len == 0 {
                 return Ok(0);
             }
-            // Worst case: every chunk touched becomes a full, newly stored chunk.
-            let chunks = end.div_ceil(CHUNK_SIZE) - offset / CHUNK_SIZE;
-            tx.reserve(chunks * Tx::chunk_space(CHUNK))?;
-            write_range(tx, ino, &inode, offset, data)?;
+            // Worst case: every chunk touched becomes a full, newly stored chunk, except the
+            // chunks `fallocate` reserved, which already count as full.
+            let (first, end_chunk) = (offset / CHUNK_SIZE, end.div_ceil(CHUNK_SIZE));
+            let (reserved, rewrite) = if inode.reserved_chunks == 0 {
+                (Reserved::NONE, 0)
+            } else {
+                let reserved = tx.reserved_ranges(ino, first, end_chunk)?;
+                let rewrite = tx.reserved_data_cost(ino, first, end_chunk, &reserved)?;
+                (reserved, rewrite)
+            };
+            let chunks = end_chunk - first - reserved.count_in(first, end_chunk);
+            tx.reserve_with_rewrite(chunks * Tx::chunk_space(CHUNK), rewrite)?;
+            write_range(tx, ino, &inode, offset, data, &reserved)?;
             let now = Timestamp::now();
             inode.size = inode.size.max(end);
             inode.mtime = now;
@@ -136,9 +146,18 @@ impl Fs {
         self.reap_if_unreferenced(ino, collectable)
     }
 
-    /// Reserve space (`keep_size`: do not change the file size). Punching holes and other
-    /// modes are not supported.
+    /// Reserve the space of bytes `offset..offset + len` of a regular file (POSIX
+    /// `fallocate`; `keep_size`: do not change the file size, Linux's
+    /// `FALLOC_FL_KEEP_SIZE`). After it succeeds, writing anywhere in the range never fails
+    /// for lack of space: the chunks of the range count as full in the space account (and in
+    /// `statfs`) until the file is truncated below them or deleted, whatever they hold (see
+    /// `reserve.rs`). The range reads as zeros where nothing was written. Refused with
+    /// [`FsError::NoSpace`], changing nothing, if the container cannot hold it. Punching
+    /// holes and the other modes are not supported.
     pub fn fallocate(&self, ino: Ino, offset: u64, len: u64, keep_size: bool) -> FsResult<()> {
+        if len == 0 {
+            return Err(FsError::Invalid("fallocate of zero bytes"));
+        }
         let end = offset.checked_add(len).ok_or(FsError::FileTooLarge)?;
         if end > MAX_FILE_SIZE {
             return Err(FsError::FileTooLarge);
@@ -146,16 +165,28 @@ impl Fs {
         self.run_write(|tx| {
             let mut inode = tx.inode(ino)?;
             if inode.kind != FileKind::RegularFile {
-                return Err(FsError::Invalid("not a regular file").into());
+                return Err(if inode.kind == FileKind::Directory {
+                    FsError::IsDir
+                } else {
+                    FsError::Invalid("not a regular file")
+                }
+                .into());
             }
-            // Holes are materialized lazily; what fallocate promises is that the space exists.
-            let new_bytes = end.saturating_sub(inode.size);
-            tx.reserve(new_bytes.div_ceil(CHUNK_SIZE) * Tx::chunk_space(CHUNK))?;
-            if !keep_size && end > inode.size {
+            let before = (inode.reserved_chunks, inode.reserved_end);
+            tx.reserve_chunks(
+                ino,
+                &mut inode,
+                offset / CHUNK_SIZE,
+                end.div_ceil(CHUNK_SIZE),
+            )?;
+            let grows = !keep_size && end > inode.size;
+            if grows {
                 let now = Timestamp::now();
                 inode.size = end;
                 inode.mtime = now;
                 inode.ctime = now;
+            }
+            if grows || before != (inode.reserved_chunks, inode.reserved_end) {
                 tx.put_inode(ino, &inode, false)?;
             }
             Ok(())
@@ -169,8 +200,16 @@ pub(crate) fn read_range(tx: &Reader<'_>, ino: Ino, offset: u64, out: &mut [u8])
 }
 
 /// Write `data` at `offset`, chunk by chunk. Chunks that are only partly covered are read,
-/// merged and rewritten; bytes past the old end of file inside a chunk are zero.
-fn write_range(tx: &mut Tx<'_>, ino: Ino, inode: &Inode, offset: u64, data: &[u8]) -> TxResult<()> {
+/// merged and rewritten; bytes past the old end of file inside a chunk are zero. `reserved`:
+/// the file's reservations among the chunks written.
+fn write_range(
+    tx: &mut Tx<'_>,
+    ino: Ino,
+    inode: &Inode,
+    offset: u64,
+    data: &[u8],
+    reserved: &Reserved,
+) -> TxResult<()> {
     let mut pos = offset;
     let mut done = 0;
     let mut merged = Vec::new();
@@ -182,16 +221,17 @@ fn write_range(tx: &mut Tx<'_>, ino: Ino, inode: &Inode, offset: u64, data: &[u8
         let chunk_start = index * CHUNK_SIZE;
         // Bytes of this chunk that exist in the file after the write.
         let old_valid = inode.size.saturating_sub(chunk_start).min(CHUNK_SIZE) as usize;
+        let in_reservation = reserved.covers(index);
         if within == 0 && n >= old_valid {
             // The write covers everything the chunk held: no need to read it.
-            tx.put_chunk(ino, index, piece)?;
+            tx.put_chunk(ino, index, piece, in_reservation)?;
         } else {
             let keep = old_valid.max(within + n);
             merged.clear();
             merged.resize(keep, 0);
             tx.read_chunk(ino, index, 0, &mut merged[..old_valid])?;
             merged[within..within + n].copy_from_slice(piece);
-            tx.put_chunk(ino, index, &merged)?;
+            tx.put_chunk(ino, index, &merged, in_reservation)?;
         }
         done += n;
         pos += n as u64;
@@ -200,7 +240,9 @@ fn write_range(tx: &mut Tx<'_>, ino: Ino, inode: &Inode, offset: u64, data: &[u8
 }
 
 /// Set the size of regular file `ino` to `size`, discarding data beyond it. `touch` updates
-/// mtime and ctime.
+/// mtime and ctime. A truncate that does not extend the file also gives up the `fallocate`
+/// reservations past the new end (those made with "keep size" past the old end included), as
+/// a block file system frees the blocks past the end.
 pub(crate) fn truncate_in(tx: &mut Tx<'_>, ino: Ino, size: u64, touch: bool) -> TxResult<()> {
     if size > MAX_FILE_SIZE {
         return Err(FsError::FileTooLarge.into());
@@ -214,19 +256,29 @@ pub(crate) fn truncate_in(tx: &mut Tx<'_>, ino: Ino, size: u64, touch: bool) -> 
         }
         .into());
     }
+    let keep_chunks = size.div_ceil(CHUNK_SIZE);
+    let reserved = if inode.reserved_chunks > 0 && size <= inode.size {
+        // From the boundary chunk on: whether it is reserved matters when it is rewritten.
+        tx.reserved_ranges(ino, size / CHUNK_SIZE, u64::MAX)?
+    } else {
+        Reserved::NONE
+    };
+    let released = !reserved.is_empty() && u64::from(inode.reserved_end) > keep_chunks;
     if size < inode.size {
-        let keep_chunks = size.div_ceil(CHUNK_SIZE);
-        tx.remove_chunks_from(ino, keep_chunks)?;
+        tx.remove_chunks_from(ino, keep_chunks, &reserved)?;
         let within = (size % CHUNK_SIZE) as usize;
         if within != 0 {
             // The boundary chunk keeps only its first `within` bytes.
             let index = size / CHUNK_SIZE;
             let mut head = vec![0u8; within];
             tx.read_chunk(ino, index, 0, &mut head)?;
-            tx.put_chunk(ino, index, &head)?;
+            tx.put_chunk(ino, index, &head, reserved.covers(index))?;
         }
     }
-    if size != inode.size || touch {
+    if released {
+        tx.release_reserved_from(ino, Some(&mut inode), keep_chunks, &reserved)?;
+    }
+    if size != inode.size || touch || released {
         let now = Timestamp::now();
         inode.size = size;
         inode.mtime = now;

@@ -57,6 +57,8 @@ pub struct FsStats {
     pub usable_bytes: u64,
     /// Number of inodes.
     pub inodes: u64,
+    /// Bytes reserved by `fallocate` (full chunks; counted in `used_bytes` too).
+    pub reserved_bytes: u64,
     /// Durable commits since open.
     pub durable_commits: u64,
     /// Commits without an `fdatasync` (at the dirty limit) since open.
@@ -246,6 +248,7 @@ impl Fs {
             used_bytes: counters.used_bytes,
             usable_bytes: self.store.usable_bytes(),
             inodes: counters.inode_count,
+            reserved_bytes: counters.reserved_chunks * crate::schema::CHUNK_SIZE,
             durable_commits: self.store.durable_commits(),
             buffered_commits: self.store.buffered_commits(),
             safety_net_events: self.store.safety_net_events(),

@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{FsError, FsResult};
+use crate::schema::CHUNK_SIZE;
 use crate::winattr::WinAttrs;
 
 /// An inode number. Never reused within a container.
@@ -134,6 +135,10 @@ pub struct Inode {
     pub parent: Ino,
     /// Windows attributes (read-only, hidden, system, archive); stored, not enforced here.
     pub win_attrs: WinAttrs,
+    /// Regular files: how many chunks `fallocate` reserved (in the reserved-ranges table).
+    pub reserved_chunks: u32,
+    /// Regular files: the chunk index just past the last reserved range (0: none).
+    pub reserved_end: u32,
 }
 
 const RECORD_VERSION: u8 = 1;
@@ -157,6 +162,8 @@ impl Inode {
             rdev: 0,
             parent: 0,
             win_attrs: WinAttrs::NONE,
+            reserved_chunks: 0,
+            reserved_end: 0,
         }
     }
 
@@ -181,7 +188,9 @@ impl Inode {
         put(&self.rdev.to_le_bytes());
         put(&self.parent.to_le_bytes());
         put(&self.win_attrs.bits().to_le_bytes());
-        debug_assert_eq!(pos, 88);
+        put(&self.reserved_chunks.to_le_bytes());
+        put(&self.reserved_end.to_le_bytes());
+        debug_assert_eq!(pos, RECORD_LEN);
         out
     }
 
@@ -217,9 +226,25 @@ impl Inode {
             crtime: ts_at(60),
             rdev: u32_at(72),
             parent: u64_at(76),
-            // Zero in records written before the field existed: no attribute set.
+            // Zero in records written before these fields existed: no Windows attribute
+            // set, nothing reserved.
             win_attrs: WinAttrs::from_bits_truncate(u32_at(84)),
+            reserved_chunks: u32_at(88),
+            reserved_end: u32_at(92),
         })
+    }
+
+    /// Allocated size in 512-byte units: every 4 KiB block up to the size (holes and elided
+    /// zeros included: never less than the data), plus the chunks `fallocate` reserved past
+    /// the end of the file. The reserved chunks past the end are counted from the end of the
+    /// last reserved range, capped at the number of reserved chunks: exact for one range past
+    /// the end, an overestimate by at most the gap when ranges past the end have gaps.
+    pub(crate) fn blocks(&self) -> u64 {
+        let eof_chunks = self.size.div_ceil(CHUNK_SIZE);
+        let beyond = u64::from(self.reserved_end)
+            .saturating_sub(eof_chunks)
+            .min(u64::from(self.reserved_chunks));
+        self.size.div_ceil(4096) * 8 + (beyond * CHUNK_SIZE).div_ceil(4096) * 8
     }
 
     /// The attributes a front-end reports for this inode.
@@ -232,7 +257,7 @@ impl Inode {
             gid: self.gid,
             nlink: self.nlink,
             size: self.size,
-            blocks: self.size.div_ceil(4096) * 8,
+            blocks: self.blocks(),
             atime: self.atime,
             mtime: self.mtime,
             ctime: self.ctime,
@@ -260,7 +285,9 @@ pub struct Attr {
     pub nlink: u32,
     /// Size in bytes.
     pub size: u64,
-    /// Allocated size in 512-byte units (an estimate: sparse regions are not subtracted).
+    /// Allocated size in 512-byte units: the size rounded up to 4 KiB (an estimate: sparse
+    /// regions and elided zeros are not subtracted) plus space `fallocate` reserved past the
+    /// end of the file.
     pub blocks: u64,
     /// Last access.
     pub atime: Timestamp,
@@ -291,6 +318,8 @@ mod tests {
         );
         inode.size = u64::MAX;
         inode.parent = 42;
+        inode.reserved_chunks = 7;
+        inode.reserved_end = u32::MAX;
         inode.rdev = 0x0801;
         inode.win_attrs = WinAttrs::HIDDEN.union(WinAttrs::ARCHIVE);
         inode.mtime = Timestamp {
@@ -306,6 +335,39 @@ mod tests {
         let mut bad = inode.encode();
         bad[1] = 99;
         assert!(Inode::decode(&bad).is_err());
+        // Records written before reservations existed have zeros there.
+        let mut old = inode.encode();
+        old[88..96].fill(0);
+        let old = Inode::decode(&old).unwrap();
+        assert_eq!((old.reserved_chunks, old.reserved_end), (0, 0));
+    }
+
+    #[test]
+    fn blocks_cover_the_size_and_reservations_past_the_end() {
+        let mut inode = Inode::new(FileKind::RegularFile, 0o644, 0, 0, Timestamp::default());
+        assert_eq!(inode.blocks(), 0);
+        inode.size = 1;
+        assert_eq!(inode.blocks(), 8);
+        // A reservation inside the file adds nothing: its blocks are counted by the size.
+        inode.size = 10 * CHUNK_SIZE;
+        inode.reserved_chunks = 10;
+        inode.reserved_end = 10;
+        let by_size = (10 * CHUNK_SIZE).div_ceil(4096) * 8;
+        assert_eq!(inode.blocks(), by_size);
+        // Five more chunks reserved past the end (keep-size) are counted.
+        inode.reserved_chunks = 15;
+        inode.reserved_end = 15;
+        assert_eq!(
+            inode.blocks(),
+            by_size + (5 * CHUNK_SIZE).div_ceil(4096) * 8
+        );
+        // Never more past the end than was reserved.
+        inode.reserved_chunks = 2;
+        inode.reserved_end = 1000;
+        assert_eq!(
+            inode.blocks(),
+            by_size + (2 * CHUNK_SIZE).div_ceil(4096) * 8
+        );
     }
 
     #[test]

@@ -1,17 +1,18 @@
 //! `secvol-fs`: the file system inside a secvol container.
 //!
 //! Owns inodes, directories, file contents, symlinks, hard links, extended attributes,
-//! Windows attributes, rename, open-handle and lookup-reference bookkeeping, the commit
-//! policy and space accounting, and `check`. Two front-end APIs sit on top: [`Fs`] speaks
-//! inode numbers (FUSE), [`PathFs`] speaks paths and open handles (WinFsp, the offline
-//! commands). It stores everything in redb tables (`schema.rs`) running on the
-//! container's encrypted block device through `backend.rs`.
+//! POSIX ACL rules, `fallocate` reservations, Windows attributes, rename, open-handle and
+//! lookup-reference bookkeeping, the commit policy and space accounting, and `check`. Two
+//! front-end APIs sit on top: [`Fs`] speaks inode numbers (FUSE), [`PathFs`] speaks paths
+//! and open handles (WinFsp, the offline commands). It stores everything in redb tables
+//! (`schema.rs`) running on the container's encrypted block device through `backend.rs`.
 //!
 //! It must not know about FUSE, WinFsp or any other front-end: errno and NTSTATUS values,
 //! mount options and kernel protocol details belong to the drivers, which translate OS
 //! requests into calls on [`Fs`]. It must not know how blocks are encrypted either: it sees a
 //! [`secvol_core::BlockDevice`].
 
+mod acl;
 mod attr;
 mod backend;
 mod check;
@@ -25,6 +26,7 @@ mod lookup_refs;
 mod namespace;
 mod path;
 mod path_api;
+mod reserve;
 pub mod resize;
 mod schema;
 mod store;
@@ -32,6 +34,7 @@ mod tables;
 mod view;
 mod winattr;
 
+pub use acl::CallerGroups;
 pub use attr::{SetAttr, TimeSet, XattrMode};
 pub use check::{CheckReport, Problem};
 pub use error::{FsError, FsResult};

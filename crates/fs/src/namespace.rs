@@ -1,5 +1,6 @@
 //! Names: lookup, creating and removing entries, links, symlinks and rename.
 
+use crate::acl;
 use crate::error::FsError;
 use crate::error::FsResult;
 use crate::fs::{Ctx, Fs, check_name};
@@ -39,6 +40,10 @@ pub(crate) fn check_symlink_target(target: &[u8]) -> FsResult<()> {
 pub(crate) struct NewNode<'a> {
     pub(crate) kind: FileKind,
     pub(crate) perm: u16,
+    /// The creating process's umask: applies unless the directory has a default ACL. 0 when
+    /// `perm` is final (callers that applied their umask, WinFsp, the offline commands); a
+    /// parent's default ACL still masks `perm` and is inherited either way.
+    pub(crate) umask: u16,
     pub(crate) rdev: u32,
     pub(crate) symlink_target: Option<&'a [u8]>,
 }
@@ -64,6 +69,7 @@ impl Fs {
         let NewNode {
             kind,
             perm,
+            umask,
             rdev,
             symlink_target,
         } = node;
@@ -73,18 +79,32 @@ impl Fs {
             if tx.dirent(parent, name)?.is_some() {
                 return Err(FsError::Exists.into());
             }
+            let parent_default = if kind == FileKind::Symlink {
+                None
+            } else {
+                tx.xattr(parent, acl::DEFAULT)?
+            };
+            let (perm, inherited) =
+                acl::inherit(kind, perm & 0o7777, umask, parent_default.as_deref())?;
+            let acl_cost = |name: &[u8], value: &Option<Vec<u8>>| {
+                value
+                    .as_ref()
+                    .map_or(0, |v| entry_cost(8 + name.len() + v.len()))
+            };
             let target_len = symlink_target.map_or(0, <[u8]>::len);
             tx.reserve(
                 entry_cost(8 + crate::inode::RECORD_LEN)
                     + entry_cost(17 + name.len())
-                    + entry_cost(8 + target_len),
+                    + entry_cost(8 + target_len)
+                    + acl_cost(acl::ACCESS, &inherited.access)
+                    + acl_cost(acl::DEFAULT, &inherited.default),
             )?;
             let now = Timestamp::now();
             // BSD group semantics for setgid directories: the new entry takes the directory's
             // group, and a new subdirectory inherits the setgid bit.
             let setgid_dir = dir.perm & 0o2000 != 0;
             let gid = if setgid_dir { dir.gid } else { ctx.gid };
-            let mut perm = perm & 0o7777;
+            let mut perm = perm;
             if kind == FileKind::Directory && setgid_dir {
                 perm |= 0o2000;
             }
@@ -102,6 +122,12 @@ impl Fs {
             if let Some(target) = symlink_target {
                 tx.put_symlink(ino, target)?;
             }
+            if let Some(access) = &inherited.access {
+                tx.put_xattr(ino, acl::ACCESS, access)?;
+            }
+            if let Some(default) = &inherited.default {
+                tx.put_xattr(ino, acl::DEFAULT, default)?;
+            }
             tx.put_dirent(parent, name, ino, kind)?;
             dir.size += 1;
             dir.mtime = now;
@@ -113,12 +139,31 @@ impl Fs {
     }
 
     /// Create a special file, FIFO, socket or empty regular file. One reference is returned.
+    ///
+    /// `perm` is used as given (a caller's umask already applied), except that a directory
+    /// with a default ACL masks it with that ACL; see [`Fs::mknod_with_umask`].
     pub fn mknod(
         &self,
         parent: Ino,
         name: &[u8],
         kind: FileKind,
         perm: u16,
+        rdev: u32,
+        ctx: Ctx,
+    ) -> FsResult<Attr> {
+        self.mknod_with_umask(parent, name, kind, perm, 0, rdev, ctx)
+    }
+
+    /// [`Fs::mknod`] for a caller whose `umask` was not applied to `perm`: it applies unless
+    /// the directory has a default ACL, which the new node then inherits (POSIX ACLs).
+    #[allow(clippy::too_many_arguments)]
+    pub fn mknod_with_umask(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        kind: FileKind,
+        perm: u16,
+        umask: u16,
         rdev: u32,
         ctx: Ctx,
     ) -> FsResult<Attr> {
@@ -133,6 +178,7 @@ impl Fs {
             NewNode {
                 kind,
                 perm,
+                umask,
                 rdev,
                 symlink_target: None,
             },
@@ -140,14 +186,27 @@ impl Fs {
         )
     }
 
-    /// Create a directory. One reference is returned.
+    /// Create a directory. One reference is returned. `perm` as for [`Fs::mknod`].
     pub fn mkdir(&self, parent: Ino, name: &[u8], perm: u16, ctx: Ctx) -> FsResult<Attr> {
+        self.mkdir_with_umask(parent, name, perm, 0, ctx)
+    }
+
+    /// [`Fs::mkdir`] with the caller's `umask`, as for [`Fs::mknod_with_umask`].
+    pub fn mkdir_with_umask(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        perm: u16,
+        umask: u16,
+        ctx: Ctx,
+    ) -> FsResult<Attr> {
         self.create_node(
             parent,
             name,
             NewNode {
                 kind: FileKind::Directory,
                 perm,
+                umask,
                 rdev: 0,
                 symlink_target: None,
             },
@@ -164,6 +223,7 @@ impl Fs {
             NewNode {
                 kind: FileKind::Symlink,
                 perm: 0o777,
+                umask: 0,
                 rdev: 0,
                 symlink_target: Some(target),
             },
@@ -172,11 +232,25 @@ impl Fs {
     }
 
     /// Create and open a regular file. One reference and one open handle are returned.
+    /// `perm` as for [`Fs::mknod`].
     pub fn create(
         &self,
         parent: Ino,
         name: &[u8],
         perm: u16,
+        flags: OpenFlags,
+        ctx: Ctx,
+    ) -> FsResult<(Attr, u64)> {
+        self.create_with_umask(parent, name, perm, 0, flags, ctx)
+    }
+
+    /// [`Fs::create`] with the caller's `umask`, as for [`Fs::mknod_with_umask`].
+    pub fn create_with_umask(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        perm: u16,
+        umask: u16,
         flags: OpenFlags,
         ctx: Ctx,
     ) -> FsResult<(Attr, u64)> {
@@ -186,6 +260,7 @@ impl Fs {
             NewNode {
                 kind: FileKind::RegularFile,
                 perm,
+                umask,
                 rdev: 0,
                 symlink_target: None,
             },

@@ -352,6 +352,7 @@ impl PathFs {
                 NewKind::Directory => FileKind::Directory,
             },
             perm,
+            umask: 0,
             rdev: 0,
             symlink_target: None,
         };
@@ -732,6 +733,7 @@ impl Fs {
         let node = NewNode {
             kind: FileKind::Directory,
             perm,
+            umask: 0,
             rdev: 0,
             symlink_target: None,
         };
@@ -751,6 +753,7 @@ impl Fs {
         let node = NewNode {
             kind: FileKind::RegularFile,
             perm,
+            umask: 0,
             rdev: 0,
             symlink_target: None,
         };
@@ -771,6 +774,7 @@ impl Fs {
         let node = NewNode {
             kind: FileKind::Symlink,
             perm: 0o777,
+            umask: 0,
             rdev: 0,
             symlink_target: Some(target),
         };

@@ -34,12 +34,18 @@ pub(crate) const SYMLINKS: TableDefinition<u64, &[u8]> = TableDefinition::new("s
 pub(crate) const XATTRS: TableDefinition<(u64, &[u8]), &[u8]> = TableDefinition::new("xattrs");
 /// Inodes with no name left but still open when last committed; deleted at the next open.
 pub(crate) const ORPHANS: TableDefinition<u64, ()> = TableDefinition::new("orphans");
+/// Space reserved by `fallocate`: (inode, first chunk index) → end chunk index (exclusive).
+/// The ranges of one inode never overlap or touch (adjacent ranges are merged). Absent in
+/// containers that never had a reservation.
+pub(crate) const RESERVED: TableDefinition<(u64, u64), u64> = TableDefinition::new("reserved");
 
 pub(crate) const META_FORMAT: &str = "format";
 pub(crate) const META_CHUNK_SIZE: &str = "chunk_size";
 pub(crate) const META_NEXT_INO: &str = "next_ino";
 pub(crate) const META_USED_BYTES: &str = "used_bytes";
 pub(crate) const META_INODE_COUNT: &str = "inode_count";
+/// Chunks reserved by `fallocate` in the whole file system (absent: none).
+pub(crate) const META_RESERVED_CHUNKS: &str = "reserved_chunks";
 
 /// Estimated bytes of redb pages a stored entry of `entry_len` bytes (key + value) occupies:
 /// entries of 1 KiB and more get leaf pages of their own (rounded up to a power-of-two number
@@ -65,6 +71,14 @@ pub(crate) fn chunk_cost(len: usize) -> u64 {
     if len == 0 { 0 } else { entry_cost(16 + len) }
 }
 
+/// Cost of a full data chunk: what each reserved chunk counts for, whatever it holds.
+pub(crate) const FULL_CHUNK_COST: u64 = 65_536;
+
+/// Cost of one entry of the reserved-ranges table (a 16-byte key and an 8-byte value).
+pub(crate) fn reserved_range_cost() -> u64 {
+    entry_cost(16 + 8)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +86,7 @@ mod tests {
     #[test]
     fn a_full_chunk_costs_exactly_one_64_kib_page() {
         assert_eq!(chunk_cost(CHUNK_SIZE as usize), 65_536);
+        assert_eq!(chunk_cost(CHUNK_SIZE as usize), FULL_CHUNK_COST);
         assert_eq!(chunk_cost(0), 0);
         assert_eq!(chunk_cost(100), 2 * (16 + 100 + 16));
         assert_eq!(chunk_cost(5000), 8192);

@@ -12,6 +12,7 @@
 
 use crate::error::FsError;
 use crate::inode::{FileKind, Ino, Inode, RECORD_LEN};
+use crate::reserve::Reserved;
 use crate::schema::{
     CHUNK_SIZE, CHUNKS, DIRENTS, INODES, ORPHANS, SYMLINKS, XATTRS, chunk_cost, entry_cost,
 };
@@ -297,7 +298,14 @@ impl Tx<'_> {
     /// Delete an inode and everything it owns (data, symlink target, xattrs, orphan mark).
     pub(crate) fn delete_inode(&mut self, ino: Ino) -> TxResult<()> {
         self.dirty.mark(ino);
-        self.remove_chunks_from(ino, 0)?;
+        let reserved = match self.try_inode(ino)? {
+            Some(inode) if inode.reserved_chunks > 0 => self.reserved_ranges(ino, 0, u64::MAX)?,
+            _ => Reserved::NONE,
+        };
+        self.remove_chunks_from(ino, 0, &reserved)?;
+        if !reserved.is_empty() {
+            self.release_reserved_from(ino, None, 0, &reserved)?;
+        }
         let mut freed = entry_cost(8 + RECORD_LEN);
         {
             let mut symlinks = self.txn.open_table(SYMLINKS)?;
@@ -368,8 +376,15 @@ impl Tx<'_> {
     }
 
     /// Replace chunk `index` with `data` (trailing zeros are not stored; an all-zero chunk
-    /// becomes a hole).
-    pub(crate) fn put_chunk(&mut self, ino: Ino, index: u64, data: &[u8]) -> TxResult<()> {
+    /// becomes a hole). `reserved`: the chunk lies in a `fallocate` reservation, which
+    /// already counts it as a full chunk, so its data takes no more of the space account.
+    pub(crate) fn put_chunk(
+        &mut self,
+        ino: Ino,
+        index: u64,
+        data: &[u8],
+        reserved: bool,
+    ) -> TxResult<()> {
         self.dirty.mark(ino);
         debug_assert!(data.len() as u64 <= CHUNK_SIZE);
         let data = &data[..trimmed_len(data)];
@@ -382,7 +397,11 @@ impl Tx<'_> {
             };
             old.map_or(0, |v| v.value().len())
         };
-        self.account(chunk_cost(data.len()), chunk_cost(old_len));
+        if reserved {
+            self.account_in_reservation(data.len() as u64, chunk_cost(old_len));
+        } else {
+            self.account(chunk_cost(data.len()), chunk_cost(old_len));
+        }
         Ok(())
     }
 
@@ -391,21 +410,37 @@ impl Tx<'_> {
         chunk_cost(len)
     }
 
-    /// Remove every chunk of `ino` with index ≥ `first`.
-    pub(crate) fn remove_chunks_from(&mut self, ino: Ino, first: u64) -> TxResult<()> {
+    /// Remove every chunk of `ino` with index ≥ `first`. Chunks in `reserved` (the file's
+    /// `fallocate` reservations from `first` on) leave their share of the space account to
+    /// [`Tx::release_reserved_from`]; their pages are pinned until commit all the same.
+    pub(crate) fn remove_chunks_from(
+        &mut self,
+        ino: Ino,
+        first: u64,
+        reserved: &Reserved,
+    ) -> TxResult<()> {
         self.dirty.mark(ino);
         let mut freed = 0;
+        let mut freed_in_reservation = 0;
         let mut any = false;
         {
             let mut table = self.txn.open_table(CHUNKS)?;
             for entry in table.extract_from_if((ino, first)..(ino + 1, 0), |_, _| true)? {
-                let (_, value) = entry?;
-                freed += chunk_cost(value.value().len());
+                let (key, value) = entry?;
+                let cost = chunk_cost(value.value().len());
+                if reserved.covers(key.value().1) {
+                    freed_in_reservation += cost;
+                } else {
+                    freed += cost;
+                }
                 any = true;
             }
         }
         if any {
             self.account(0, freed);
+        }
+        if freed_in_reservation > 0 {
+            self.account_in_reservation(0, freed_in_reservation);
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Simulated power loss at random points of a random workload.
 //!
 //! A workload of creates, writes of every size (multi-chunk included), renames, unlinks
-//! (also of files still open), truncates, mkdir/rmdir, symlinks, `sync` and `fsync` runs on a
+//! (also of files still open), truncates, `fallocate` reservations, mkdir/rmdir, symlinks,
+//! `sync` and `fsync` runs on a
 //! [`CrashStorage`], which remembers every write since the host's last `fdatasync`. Crash
 //! images are taken
 //! * just before each `fdatasync` of the container (power lost in the middle of a commit:
@@ -463,10 +464,11 @@ impl Workload<'_> {
             70..73 => self.symlink(),
             73..76 => self.unlink_while_open(),
             76..80 => self.release_unlinked(),
-            80..92 => {
+            80..88 => {
                 self.call("sync", Fs::sync, |_| {});
                 Some("sync".to_string())
             }
+            88..92 => self.fallocate(),
             _ => self.fsync(),
         };
         done.or_else(|| self.create())
@@ -588,6 +590,40 @@ impl Workload<'_> {
         );
         Some(format!(
             "truncate {} to {size}",
+            String::from_utf8_lossy(&path)
+        ))
+    }
+
+    /// Reserve a range of a file, past its end or not, keeping its size or not.
+    fn fallocate(&mut self) -> Option<String> {
+        let files = self.files();
+        let path = self.pick(&files)?;
+        let Some(Node::File(old)) = self.model.get(&path) else {
+            unreachable!()
+        };
+        let old_len = old.len();
+        let offset = self.rng.random_range(0..=old_len + 100_000);
+        let len = self.rng.random_range(1..200_000usize);
+        let keep_size = self.rng.random_bool(0.5);
+        let room = MAX_TOTAL_BYTES.saturating_sub(self.total_bytes()) + old_len;
+        if !keep_size && offset + len > room {
+            return None;
+        }
+        let ino = self.ino(&path);
+        self.call(
+            "fallocate",
+            |fs| fs.fallocate(ino, offset as u64, len as u64, keep_size),
+            |model| {
+                if let Some(Node::File(content)) = model.get_mut(&path)
+                    && !keep_size
+                    && content.len() < offset + len
+                {
+                    content.resize(offset + len, 0);
+                }
+            },
+        );
+        Some(format!(
+            "fallocate {} at {offset} ({len} bytes, keep size {keep_size})",
             String::from_utf8_lossy(&path)
         ))
     }

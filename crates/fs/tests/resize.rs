@@ -15,7 +15,7 @@ use secvol_core::{
     SecretString, UnlockedContainer,
 };
 use secvol_fs::resize::{fit_into, usable_bytes_for_capacity};
-use secvol_fs::{Fs, FsError, OpenFlags, ROOT_INO, ShrinkError};
+use secvol_fs::{CHUNK_SIZE, Fs, FsError, OpenFlags, ROOT_INO, ShrinkError};
 
 const MIB: u64 = 1 << 20;
 
@@ -255,6 +255,53 @@ fn a_shrink_below_what_the_files_need_is_refused_with_the_amount_and_changes_not
     assert_eq!(storage.len().unwrap(), 16 * MIB);
     let fs = open(storage.clone());
     assert_eq!(read_path(&fs, "big.bin"), data);
+    assert_clean(&fs);
+    fs.close().unwrap();
+}
+
+#[test]
+fn a_shrink_counts_the_space_fallocate_reserved_and_the_reservation_holds_afterwards() {
+    let storage = new_storage(16 * MIB);
+    let reserved_len = 6 * MIB;
+    {
+        let fs = open(storage.clone());
+        let (attr, fh) = fs
+            .create(ROOT_INO, b"reserved.db", 0o644, OpenFlags::READ_WRITE, ME)
+            .unwrap();
+        fs.fallocate(attr.ino, 0, reserved_len, false).unwrap();
+        fs.release(fh).unwrap();
+        fs.forget(attr.ino, 1);
+        write_file(&fs, "chart.bin", &pattern(3, 1 << 20));
+        fs.close().unwrap();
+    }
+    // The reserved file holds no data, yet its 6 MiB were promised: a container with room
+    // for less than that is refused (without the reservation, the 1 MiB file would fit).
+    let small = Geometry::for_container_len(6 * MIB, secvol_core::CipherSuite::Aes256Gcm).unwrap();
+    let err = fit_into(device(storage.clone(), false), small.capacity_blocks).unwrap_err();
+    assert!(matches!(err, ShrinkError::TooFull { .. }), "{err}");
+    assert!(err.must_free() > MIB, "must free {} bytes", err.must_free());
+
+    let target =
+        Geometry::for_container_len(12 * MIB, secvol_core::CipherSuite::Aes256Gcm).unwrap();
+    fit_into(device(storage.clone(), false), target.capacity_blocks).unwrap();
+    unlock(&storage).shrink(12 * MIB).unwrap();
+    let fs = open(storage.clone());
+    assert_eq!(
+        fs.stats().reserved_bytes,
+        reserved_len.div_ceil(CHUNK_SIZE) * CHUNK_SIZE
+    );
+    assert_clean(&fs);
+    // Everything else taken, the reserved file can still be written in full.
+    fill_until_full(&fs, "fill.bin");
+    let ino = fs.resolve(b"/reserved.db").unwrap().ino;
+    let data = pattern(5, reserved_len as usize);
+    let fh = fs.open_file(ino, OpenFlags::READ_WRITE).unwrap();
+    for (i, piece) in data.chunks(1 << 20).enumerate() {
+        fs.write(fh, (i << 20) as u64, piece).unwrap();
+    }
+    fs.release(fh).unwrap();
+    assert_eq!(read_path(&fs, "reserved.db"), data);
+    assert_eq!(fs.stats().safety_net_events, 0);
     assert_clean(&fs);
     fs.close().unwrap();
 }

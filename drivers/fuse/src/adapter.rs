@@ -17,6 +17,7 @@ use fuser::{
 use secvol_fs::{Ctx, Fs, FsError, FsResult, OpenFlags, SetAttr, Timestamp};
 
 use crate::Activity;
+use crate::caller::caller_groups;
 use crate::convert::{
     TTL, XattrReply, fallocate_keep_size, file_attr, file_type, kind_from_mode, perm, rename_flags,
     time_set, xattr_mode, xattr_name_list, xattr_reply,
@@ -62,15 +63,27 @@ fn name(name: &OsStr) -> &[u8] {
     name.as_bytes()
 }
 
+/// The POSIX ACL attributes: the kernel enforces what they say only with `FUSE_POSIX_ACL`.
+fn is_acl_name(name: &[u8]) -> bool {
+    name == b"system.posix_acl_access" || name == b"system.posix_acl_default"
+}
+
 /// The driver's state: the file system and the mount's flavour.
 pub(crate) struct SecvolFuse {
     fs: Arc<Fs>,
     activity: Arc<Activity>,
+    /// The kernel took `FUSE_POSIX_ACL`: it checks access against ACLs. Without it, ACL
+    /// attributes would be stored and ignored, so they are refused.
+    posix_acl: bool,
 }
 
 impl SecvolFuse {
     pub(crate) fn new(fs: Arc<Fs>, activity: Arc<Activity>) -> Self {
-        SecvolFuse { fs, activity }
+        SecvolFuse {
+            fs,
+            activity,
+            posix_acl: false,
+        }
     }
 
     /// [`run_guarded`], noting the request as use of the mount. `statfs` does not count:
@@ -127,7 +140,9 @@ impl Filesystem for SecvolFuse {
         //   O_RDONLY|O_TRUNC (which the file system does not truncate) and before its own
         //   ETXTBSY check; without it the kernel checks first and then sends a setattr.
         // * HANDLE_KILLPRIV(_V2): the kernel clears setuid/setgid bits itself with a setattr.
-        // * POSIX_ACL, EXPORT_SUPPORT, SPLICE_*: not supported.
+        // * SETXATTR_EXT: fuser 0.18 cannot parse its longer setxattr request (the ACL
+        //   set-group-ID rule learns the caller's groups from /proc instead: `caller.rs`).
+        // * EXPORT_SUPPORT, SPLICE_*: not supported.
         for capability in [
             InitFlags::FUSE_PARALLEL_DIROPS,
             InitFlags::FUSE_CACHE_SYMLINKS,
@@ -137,6 +152,16 @@ impl Filesystem for SecvolFuse {
             if config.add_capabilities(capability).is_err() {
                 log::debug!("kernel lacks FUSE capability {capability:?}");
             }
+        }
+        // POSIX ACLs: the kernel checks access against them and caches them; the file system
+        // keeps them and the mode consistent and applies default ACLs at creation, for which
+        // it needs the umask unapplied (DONT_MASK: applied by the file system unless the
+        // directory has a default ACL).
+        self.posix_acl = config
+            .add_capabilities(InitFlags::FUSE_POSIX_ACL | InitFlags::FUSE_DONT_MASK)
+            .is_ok();
+        if !self.posix_acl {
+            log::info!("the kernel cannot enforce POSIX ACLs on FUSE mounts; ACLs are refused");
         }
         Ok(())
     }
@@ -222,14 +247,21 @@ impl Filesystem for SecvolFuse {
         parent: INodeNo,
         name_: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         rdev: u32,
         reply: ReplyEntry,
     ) {
         let result = self.guarded("mknod", || {
             let kind = kind_from_mode(mode)?;
-            self.fs
-                .mknod(parent.0, name(name_), kind, perm(mode), rdev, ctx(req))
+            self.fs.mknod_with_umask(
+                parent.0,
+                name(name_),
+                kind,
+                perm(mode),
+                perm(umask),
+                rdev,
+                ctx(req),
+            )
         });
         self.reply_entry("mknod", parent, result, reply);
     }
@@ -240,11 +272,12 @@ impl Filesystem for SecvolFuse {
         parent: INodeNo,
         name_: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         reply: ReplyEntry,
     ) {
         let result = self.guarded("mkdir", || {
-            self.fs.mkdir(parent.0, name(name_), perm(mode), ctx(req))
+            self.fs
+                .mkdir_with_umask(parent.0, name(name_), perm(mode), perm(umask), ctx(req))
         });
         self.reply_entry("mkdir", parent, result, reply);
     }
@@ -538,7 +571,7 @@ impl Filesystem for SecvolFuse {
 
     fn setxattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         name_: &OsStr,
         value: &[u8],
@@ -551,14 +584,25 @@ impl Filesystem for SecvolFuse {
                 // macOS resource-fork offsets; always 0 on Linux.
                 return Err(FsError::Invalid("xattr position other than 0"));
             }
+            let name = name(name_);
+            if !is_acl_name(name) {
+                return self.fs.setxattr(ino.0, name, value, xattr_mode(flags)?);
+            }
+            if !self.posix_acl {
+                return Err(FsError::NotSupported);
+            }
+            let caller = caller_groups(req);
             self.fs
-                .setxattr(ino.0, name(name_), value, xattr_mode(flags)?)
+                .setxattr_as(ino.0, name, value, xattr_mode(flags)?, &caller)
         });
         Self::reply_empty("setxattr", ino.0, result, reply);
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name_: &OsStr, size: u32, reply: ReplyXattr) {
         let result = self.guarded("getxattr", || {
+            if !self.posix_acl && is_acl_name(name(name_)) {
+                return Err(FsError::NotSupported);
+            }
             xattr_reply(self.fs.getxattr(ino.0, name(name_))?, size)
         });
         match result {
@@ -570,7 +614,11 @@ impl Filesystem for SecvolFuse {
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
         let result = self.guarded("listxattr", || {
-            xattr_reply(xattr_name_list(self.fs.listxattr(ino.0)?), size)
+            let mut names = self.fs.listxattr(ino.0)?;
+            if !self.posix_acl {
+                names.retain(|name| !is_acl_name(name));
+            }
+            xattr_reply(xattr_name_list(names), size)
         });
         match result {
             Ok(XattrReply::Size(len)) => reply.size(len),
@@ -597,15 +645,16 @@ impl Filesystem for SecvolFuse {
         parent: INodeNo,
         name_: &OsStr,
         mode: u32,
-        _umask: u32,
+        umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
         let result = self.guarded("create", || {
-            self.fs.create(
+            self.fs.create_with_umask(
                 parent.0,
                 name(name_),
                 perm(mode),
+                perm(umask),
                 OpenFlags::from_posix(flags),
                 ctx(req),
             )

@@ -33,6 +33,7 @@
 #![cfg(unix)]
 
 mod adapter;
+mod caller;
 mod convert;
 mod errno;
 mod unmount;

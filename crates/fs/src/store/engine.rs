@@ -17,7 +17,7 @@ use crate::backend::{BackendState, DeviceBackend, redb_needs_recovery};
 use crate::error::{FsError, FsResult, io_error, storage_error};
 use crate::schema::{
     CHUNK_SIZE, FS_FORMAT, META, META_CHUNK_SIZE, META_FORMAT, META_INODE_COUNT, META_NEXT_INO,
-    META_USED_BYTES,
+    META_RESERVED_CHUNKS, META_USED_BYTES,
 };
 
 /// The database, or why it is gone.
@@ -162,6 +162,7 @@ impl Engine {
                 next_ino: read_u64(&meta, META_NEXT_INO)?.unwrap_or(2),
                 used_bytes: read_u64(&meta, META_USED_BYTES)?.unwrap_or(0),
                 inode_count: read_u64(&meta, META_INODE_COUNT)?.unwrap_or(0),
+                reserved_chunks: read_u64(&meta, META_RESERVED_CHUNKS)?.unwrap_or(0),
                 pinned_bytes: 0,
             })
         };

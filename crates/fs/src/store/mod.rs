@@ -32,10 +32,10 @@ use secvol_core::{BlockDevice, DeviceStack};
 
 use self::engine::Engine;
 use self::policy::{CommitNow, CommitPolicy, Timer};
-pub(crate) use self::space::{Counters, usable_for_capacity};
+pub(crate) use self::space::{Counters, REWRITE_HEADROOM, usable_for_capacity};
 pub(crate) use self::tx::{INODE_CACHE_LIMIT, InodeCache, Tx, TxError, TxResult};
 use crate::error::{FsError, FsResult, storage_error};
-use crate::schema::{META, META_INODE_COUNT, META_NEXT_INO, META_USED_BYTES};
+use crate::schema::{META, META_INODE_COUNT, META_NEXT_INO, META_RESERVED_CHUNKS, META_USED_BYTES};
 use crate::view::{DirtySet, LazySnapshot, Reader};
 
 /// Tuning of a mounted file system.
@@ -321,6 +321,10 @@ impl Store {
             meta.insert(META_NEXT_INO, &counters.next_ino.to_le_bytes()[..])?;
             meta.insert(META_USED_BYTES, &counters.used_bytes.to_le_bytes()[..])?;
             meta.insert(META_INODE_COUNT, &counters.inode_count.to_le_bytes()[..])?;
+            meta.insert(
+                META_RESERVED_CHUNKS,
+                &counters.reserved_chunks.to_le_bytes()[..],
+            )?;
             Ok(())
         };
         let mut txn = txn;
