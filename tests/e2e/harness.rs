@@ -222,19 +222,8 @@ pub fn run(program: &str, args: &[&OsStr], dir: &Path) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so expected contents can be recomputed.
-pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+/// Deterministic pseudo-random bytes, so expected contents can be recomputed.
+pub use secvol_core::testing::noise as pattern;
 
 /// A local tree of `files` files in nested directories, with a symlink and odd names.
 pub fn make_tree(root: &Path, files: usize) {

@@ -15,6 +15,22 @@ use rand::{Rng, RngExt};
 
 use crate::storage::Storage;
 
+/// `len` bytes that do not compress and hold no run of zeros (xorshift), the same for the
+/// same `seed`, so tests can recompute what they wrote: zero elision and compression cannot
+/// make such data smaller.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// Sector size used when tearing writes.
 pub const SECTOR: usize = 512;
 

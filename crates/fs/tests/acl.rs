@@ -51,6 +51,19 @@ fn entries(value: &[u8]) -> Vec<(u16, u16, u32)> {
         .collect()
 }
 
+/// `setfacl -d --set u::rwx,u:1001:rwx,g::r-x,m::rwx,o::--- DIR`; returns the ACL set.
+fn share_with_1001(fs: &secvol_fs::Fs, dir: u64) -> Vec<u8> {
+    let default = acl(&[
+        (USER_OBJ, 7, NO_ID),
+        (USER, 7, 1001),
+        (GROUP_OBJ, 5, NO_ID),
+        (MASK, 7, NO_ID),
+        (OTHER, 0, NO_ID),
+    ]);
+    fs.setxattr(dir, DEFAULT, &default, XattrMode::Any).unwrap();
+    default
+}
+
 fn file(fs: &secvol_fs::Fs, name: &[u8], perm: u16) -> u64 {
     let (attr, fh) = fs
         .create(ROOT_INO, name, perm, OpenFlags::READ_WRITE, ME)
@@ -191,15 +204,7 @@ fn malformed_acls_misplaced_default_acls_and_acls_on_symlinks_are_refused() {
 fn new_files_and_directories_inherit_the_default_acl_and_ignore_the_umask() {
     let fs = open(new_storage(8 << 20));
     let dir = fs.mkdir(ROOT_INO, b"shared", 0o755, ME).unwrap().ino;
-    // setfacl -d --set u::rwx,u:1001:rwx,g::r-x,m::rwx,o::--- shared
-    let default = acl(&[
-        (USER_OBJ, 7, NO_ID),
-        (USER, 7, 1001),
-        (GROUP_OBJ, 5, NO_ID),
-        (MASK, 7, NO_ID),
-        (OTHER, 0, NO_ID),
-    ]);
-    fs.setxattr(dir, DEFAULT, &default, XattrMode::Any).unwrap();
+    let default = share_with_1001(&fs, dir);
     assert_eq!(fs.getxattr(dir, DEFAULT).unwrap(), default);
 
     let (new, fh) = fs
@@ -244,14 +249,7 @@ fn new_files_and_directories_inherit_the_default_acl_and_ignore_the_umask() {
 fn files_made_by_path_and_by_the_offline_commands_inherit_the_default_acl_too() {
     let fs = Arc::new(open(new_storage(8 << 20)));
     let dir = fs.mkdir(ROOT_INO, b"shared", 0o755, ME).unwrap().ino;
-    let default = acl(&[
-        (USER_OBJ, 7, NO_ID),
-        (USER, 7, 1001),
-        (GROUP_OBJ, 5, NO_ID),
-        (MASK, 7, NO_ID),
-        (OTHER, 0, NO_ID),
-    ]);
-    fs.setxattr(dir, DEFAULT, &default, XattrMode::Any).unwrap();
+    let default = share_with_1001(&fs, dir);
     let inherits = |attr: &secvol_fs::Attr, perm: u16| {
         assert_eq!(attr.perm, perm);
         assert_eq!(

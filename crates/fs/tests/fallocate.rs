@@ -8,24 +8,10 @@ use std::sync::Arc;
 
 use common::*;
 use secvol_core::storage::Storage;
-use secvol_core::testing::{CrashMode, CrashStorage, MemStorage};
+use secvol_core::testing::{CrashMode, CrashStorage, MemStorage, noise};
 use secvol_fs::{Attr, CHUNK_SIZE, Fs, FsError, OpenFlags, ROOT_INO, SetAttr};
 
 const MIB: u64 = 1 << 20;
-
-/// Bytes that do not compress and contain no long run of zeros (xorshift).
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 fn new_file(fs: &Fs, name: &str) -> (Attr, u64) {
     fs.create(ROOT_INO, name.as_bytes(), 0o644, OpenFlags::READ_WRITE, ME)

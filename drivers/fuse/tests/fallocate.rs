@@ -14,6 +14,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 use common::*;
+use secvol_core::testing::noise;
 
 const MIB: u64 = 1 << 20;
 
@@ -39,20 +40,6 @@ fn fallocate(file: &File, mode: i32, offset: u64, len: u64) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
-}
-
-/// Bytes that do not compress and hold no run of zeros (xorshift).
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        out.extend_from_slice(&state.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// Commit (fsync of any file in the mount), so that statfs no longer counts pages the open
