@@ -42,7 +42,15 @@ fn add_keyfile_and_recovery_key(
         .stdout
         .lines()
         .map(str::trim)
-        .find(|line| line.len() == 77)
+        // 13 groups of 5 characters joined by dashes (not any line of that length: the
+        // "Added keyslot" line names the container's path, which can have 77 characters).
+        .find(|line| {
+            let groups: Vec<&str> = line.split('-').collect();
+            groups.len() == 13
+                && groups
+                    .iter()
+                    .all(|g| g.len() == 5 && g.chars().all(|c| c.is_ascii_alphanumeric()))
+        })
         .expect("the recovery key is printed")
         .to_owned();
     let key_file = sandbox.path("recovery.txt");
@@ -103,6 +111,48 @@ fn a_keyfile_alone_and_a_recovery_key_each_mount_the_container() {
     ]);
     assert_eq!(run.code, Some(3), "{run:#?}");
     assert!(!is_mounted(&mnt));
+    sandbox.check_clean(&container);
+}
+
+#[test]
+fn a_mounted_container_grows_with_a_keyfile_or_a_recovery_key_and_a_wrong_keyfile_changes_nothing()
+{
+    let sandbox = Sandbox::new();
+    let container = sandbox.create("Grow.sec", "8M");
+    let (keyfile, recovery) = add_keyfile_and_recovery_key(&sandbox, &container);
+    let mnt = sandbox.path("grow");
+    sandbox.mount(&container, &mnt);
+    let grow = |flag: &str, file: &std::path::Path| {
+        sandbox.secvol(&[
+            OsStr::new("resize"),
+            container.as_os_str(),
+            OsStr::new("--size"),
+            OsStr::new("+8M"),
+            OsStr::new("--quick"),
+            OsStr::new(flag),
+            file.as_os_str(),
+        ])
+    };
+    let len = || fs::metadata(&container).unwrap().len();
+
+    let wrong = sandbox.path("wrong.key");
+    fs::write(&wrong, [7u8; 64]).unwrap();
+    grow("--keyfile", &wrong).fails_with(3);
+    assert_eq!(len(), 8 << 20, "a refused grow changed the container");
+
+    let run = grow("--keyfile", &keyfile).ok();
+    assert!(run.stdout.contains("while mounted"), "{run:#?}");
+    assert_eq!(len(), 16 << 20);
+    grow("--recovery-key-file", &recovery).ok();
+    assert_eq!(len(), 24 << 20);
+
+    // The mount uses the new space: 12 MiB do not fit the first 8 MiB.
+    let data = crate::harness::pattern(5, 12 << 20);
+    fs::write(mnt.join("big.bin"), &data).unwrap();
+    sandbox.unmount(&mnt);
+    sandbox.mount(&container, &mnt);
+    assert!(fs::read(mnt.join("big.bin")).unwrap() == data);
+    sandbox.unmount(&mnt);
     sandbox.check_clean(&container);
 }
 

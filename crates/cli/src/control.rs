@@ -8,11 +8,13 @@
 //!   someone else or is open to others; the socket gets mode 0600. The client finds the daemon
 //!   of a mount through the mount table and the daemon's process id (`mounts.rs`).
 //! * **Who may ask**: the permissions let only the user who mounted (and root) connect, and
-//!   every request carries the container's password, which the daemon checks by unlocking the
-//!   header again, exactly as the offline command would. No key is kept for this: between
+//!   every request carries the credentials that open the container (a password, a keyfile's
+//!   digest, a recovery key), which the daemon checks by unlocking the header again, exactly
+//!   as the offline command would. No key is kept for this: between
 //!   requests the daemon holds the open file and the block key the mount needs, nothing more.
 //! * **Protocol** (lines): the request `grow BYTES QUICK` (QUICK is 0 or 1), then the
-//!   password line. Replies: any number of `progress DONE TOTAL`, then `ok BYTES CAPACITY` or
+//!   credentials as the mount hands them over (`credentials::write_handoff`: a password,
+//!   keyfile digest or recovery key line each, then an empty line). Replies: any number of `progress DONE TOTAL`, then `ok BYTES CAPACITY` or
 //!   `error CODE MESSAGE` (CODE from the exit-code table).
 //! * **Shutdown**: the daemon calls [`shut_down`] after the file system was unmounted and
 //!   before it closes it; that waits for a grow in progress to finish, removes the socket,
@@ -32,13 +34,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use secrecy::{ExposeSecret, SecretString};
 use secvol_core::{BlockDevice, Container, EncryptedDevice};
 use secvol_fs::Fs;
-use zeroize::Zeroizing;
 
+use crate::credentials::Secrets;
 use crate::error::CliError;
-use crate::password::PasswordSource;
 use crate::{exit, sys};
 
 /// Longest request line accepted.
@@ -49,7 +49,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// What the daemon needs to grow its container: the open container file (no key), the
 /// block device under the file system, and the file system.
 pub struct Grower {
-    /// The container, header only; unlocked again with the password of each request.
+    /// The container, header only; unlocked again with the credentials of each request.
     pub container: Container,
     /// The device the mount uses, whose capacity rises after the header switch.
     pub device: Arc<EncryptedDevice>,
@@ -194,7 +194,7 @@ fn serve(listener: &UnixListener, channel: &Channel) {
 }
 
 /// Read one line of at most [`MAX_REQUEST`] bytes, byte by byte (nothing after it is
-/// consumed: the password follows).
+/// consumed: the credentials follow).
 fn read_request_line(stream: &mut UnixStream) -> io::Result<String> {
     let mut line = Vec::new();
     let mut byte = [0u8];
@@ -231,12 +231,15 @@ fn handle(stream: &mut UnixStream, grower: &Grower) -> anyhow::Result<()> {
         "1" => true,
         _ => bail!("bad request"),
     };
-    let password = crate::password::first_line_secret(stream, &PasswordSource::Stdin)
-        .context("cannot read the password")?;
+    let secrets =
+        crate::credentials::read_handoff(stream).context("cannot read the credentials")?;
     stream.set_read_timeout(None)?;
 
-    let mut unlocked = grower.container.reread()?.unlock(&password)?;
-    drop(password);
+    let mut unlocked = grower
+        .container
+        .reread()?
+        .unlock_with(&secrets.credentials())?;
+    drop(secrets);
     let device_len = grower.device.len();
     if device_len > grower.device.capacity_blocks() * secvol_core::BLOCK_SIZE as u64 {
         bail!(
@@ -278,7 +281,7 @@ pub fn request_grow(
     pid: u32,
     new_len: u64,
     quick: bool,
-    password: &SecretString,
+    secrets: &Secrets,
     progress: &mut dyn FnMut(u64, u64),
 ) -> anyhow::Result<Grown> {
     let name = socket_name(pid);
@@ -295,17 +298,10 @@ pub fn request_grow(
         })?;
     let mut stream = UnixStream::connect(&socket)
         .with_context(|| format!("cannot reach the mount daemon at {}", socket.display()))?;
-    let line = format!("grow {new_len} {}\n", u8::from(quick));
-    let secret = password.expose_secret().as_bytes();
-    // Sized up front: a reallocation would leave a copy of the password behind.
-    let mut request = Zeroizing::new(Vec::with_capacity(line.len() + secret.len() + 1));
-    request.extend_from_slice(line.as_bytes());
-    request.extend_from_slice(secret);
-    request.push(b'\n');
     stream
-        .write_all(&request)
+        .write_all(format!("grow {new_len} {}\n", u8::from(quick)).as_bytes())
+        .and_then(|()| crate::credentials::write_handoff(&mut stream, secrets))
         .context("cannot send the request to the mount daemon")?;
-    drop(request);
     for line in BufReader::new(&stream).lines() {
         let line = line.context("lost the connection to the mount daemon")?;
         if let Some(rest) = line.strip_prefix("progress ") {

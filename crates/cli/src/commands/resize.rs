@@ -8,18 +8,18 @@
 
 use std::sync::Arc;
 
-use anyhow::bail;
 use secvol_core::geometry::MIN_CONTAINER_LEN;
-use secvol_core::{Access, BLOCK_SIZE, BlockDevice, UnlockedContainer};
+use secvol_core::{Access, BLOCK_SIZE, BlockDevice, Container, UnlockedContainer};
 use secvol_fs::ShrinkError;
 use secvol_fs::resize::fit_into;
 
 use super::{open_and_unlock, open_container, print_fields};
 use crate::ResizeArgs;
 use crate::credentials::UnlockWith;
+#[cfg(unix)]
+use crate::credentials::read_secrets;
 use crate::error::CliError;
 use crate::mounts;
-use crate::password::PasswordSource;
 use crate::progress;
 use crate::size::{format_size, format_size_exact, parse_quantity};
 
@@ -65,10 +65,8 @@ pub fn parse_size_change(text: &str) -> Result<SizeChange, String> {
 /// Grow or shrink a container.
 pub fn run(args: &ResizeArgs) -> anyhow::Result<()> {
     let path = args.container.as_path();
-    let current = open_container(path, Access::HeaderOnly)?
-        .header()
-        .geometry
-        .container_len;
+    let header_only = open_container(path, Access::HeaderOnly)?;
+    let current = header_only.header().geometry.container_len;
     let requested = args.size.resolve(current);
     let with = UnlockWith::new(args.password_file.as_deref(), &args.unlock);
     if let Some(entry) = mounts::find_mount(path) {
@@ -91,14 +89,9 @@ pub fn run(args: &ResizeArgs) -> anyhow::Result<()> {
         if requested == current {
             return already(path, current);
         }
-        if !with.is_password_only() {
-            bail!(
-                "growing a mounted container takes its password; with a keyfile or a recovery \
-                 key, unmount it first and resize it then"
-            );
-        }
-        return grow_mounted(args, &entry, current, requested, &with.password);
+        return grow_mounted(args, &entry, &header_only, requested, &with);
     }
+    drop(header_only);
 
     let mut unlocked = open_and_unlock(path, Access::ReadWrite, &with)?;
     let leftover = unlocked.discard_leftover_tail()?;
@@ -222,10 +215,11 @@ fn shrink_offline(unlocked: &mut UnlockedContainer, requested: u64) -> anyhow::R
 fn grow_mounted(
     args: &ResizeArgs,
     entry: &mounts::MountEntry,
-    current: u64,
+    header_only: &Container,
     requested: u64,
-    source: &PasswordSource,
+    with: &UnlockWith,
 ) -> anyhow::Result<()> {
+    let current = header_only.header().geometry.container_len;
     let Some(pid) = mounts::daemon_pid(&entry.mountpoint) else {
         return Err(CliError::UnmountFirst {
             container: entry.container.clone(),
@@ -234,8 +228,11 @@ fn grow_mounted(
         }
         .into());
     };
-    let password = crate::password::read_password(
-        source,
+    // Whatever opens the container offline opens it here: the daemon checks the same
+    // credentials (password, keyfile, recovery key) against the header.
+    let secrets = read_secrets(
+        with,
+        header_only.header(),
         &format!("Password for {}: ", super::display_name(&args.container)),
     )?;
     let bar = progress::bytes(
@@ -243,11 +240,11 @@ fn grow_mounted(
         requested - current,
     );
     let grown =
-        crate::control::request_grow(pid, requested, args.quick, &password, &mut |done, total| {
+        crate::control::request_grow(pid, requested, args.quick, &secrets, &mut |done, total| {
             progress::update(&bar, done, total)
         });
     bar.finish_and_clear();
-    drop(password);
+    drop(secrets);
     let grown = grown?;
     println!(
         "Resized {} while mounted on {}:",
@@ -277,9 +274,9 @@ fn grow_mounted(
 fn grow_mounted(
     _args: &ResizeArgs,
     entry: &mounts::MountEntry,
-    _current: u64,
+    _header_only: &Container,
     _requested: u64,
-    _source: &PasswordSource,
+    _with: &UnlockWith,
 ) -> anyhow::Result<()> {
     Err(CliError::UnmountFirst {
         container: entry.container.clone(),
