@@ -44,6 +44,9 @@ fn fallocate(file: &File, mode: i32, offset: u64, len: u64) -> io::Result<()> {
 
 /// Commit (fsync of any file in the mount), so that statfs no longer counts pages the open
 /// transaction pinned.
+/// How far the storage engine's own pages may move `df`'s "used" between two readings.
+const SLACK: u64 = MIB;
+
 fn commit(m: &Mounted) {
     let marker = m.path(".commit");
     File::create(&marker).unwrap().sync_all().unwrap();
@@ -70,8 +73,13 @@ fn fallocated_space_shows_in_df_and_du_and_truncate_and_unlink_give_it_back() {
         "du: {} blocks",
         meta.blocks()
     );
+    // Within a little: the storage engine's own pages come and go with each commit
+    // (SLACK), the reservations are whole mebibytes.
     let after = used_bytes(m.mountpoint());
-    assert!(after >= before + 16 * MIB, "df: {before} -> {after}");
+    assert!(
+        after + SLACK >= before + 16 * MIB,
+        "df: {before} -> {after}"
+    );
 
     let log = File::create(m.path("log")).unwrap();
     fallocate(&log, libc::FALLOC_FL_KEEP_SIZE, 0, 8 * MIB).unwrap();
@@ -82,7 +90,7 @@ fn fallocated_space_shows_in_df_and_du_and_truncate_and_unlink_give_it_back() {
         "du: {} blocks",
         meta.blocks()
     );
-    assert!(used_bytes(m.mountpoint()) >= after + 8 * MIB);
+    assert!(used_bytes(m.mountpoint()) + SLACK >= after + 8 * MIB);
 
     // Other modes are refused plainly.
     let punch = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
@@ -95,10 +103,10 @@ fn fallocated_space_shows_in_df_and_du_and_truncate_and_unlink_give_it_back() {
     fs::remove_file(m.path("db")).unwrap();
     fs::remove_file(m.path("log")).unwrap();
     commit(&m);
-    assert_eq!(
-        used_bytes(m.mountpoint()),
-        before,
-        "df after truncate and rm"
+    let end = used_bytes(m.mountpoint());
+    assert!(
+        end.abs_diff(before) < SLACK,
+        "df after truncate and rm: {before} -> {end}"
     );
     reopen_checked(m.unmount()).close().unwrap();
 }
@@ -170,7 +178,8 @@ fn writing_zeros_takes_no_space_and_du_shows_the_file_size() {
     assert_eq!(meta.blocks(), 64 * MIB / 512);
     drop(zeros);
     commit(&m);
-    let grew = used_bytes(m.mountpoint()) - before;
+    // The storage engine may also have freed pages since `before` (used can go down).
+    let grew = used_bytes(m.mountpoint()).saturating_sub(before);
     assert!(grew < MIB, "64 MiB of zeros took {grew} bytes");
     m.unmount();
 }
