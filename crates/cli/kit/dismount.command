@@ -39,8 +39,9 @@ if [ ! -x "$secvol" ]; then
     exit 1
 fi
 
-# secvol's list and unmount do not see macOS mounts yet: unmount the folder, and say "safe"
-# only once the mount daemon has let go of the container (its lock is free).
+# The folder is unmounted with macOS's own umount first: secvol finds its macOS mounts through
+# ps (mounts_macos.rs), which has never run on a Mac, and the dismount must work even if that
+# fails. secvol then says "safe" only once the mount daemon has let go of the container.
 mountpoint="$HOME/$mount_name"
 if mount | grep -F -- " on $mountpoint " >/dev/null; then
     if ! umount "$mountpoint"; then
