@@ -241,6 +241,31 @@ impl NewSecret {
     }
 }
 
+/// The secret of a new keyslot that needs the keyfile at `path`: created first when
+/// `create` (it must not exist), then read; alone when `alone` (checked for length), or with
+/// the password `read_password` returns (asked only then).
+pub fn new_keyfile_secret(
+    path: &Path,
+    create: bool,
+    alone: bool,
+    allow_weak: bool,
+    read_password: impl FnOnce() -> anyhow::Result<SecretString>,
+) -> anyhow::Result<NewSecret> {
+    if create {
+        create_keyfile(path)?;
+        println!(
+            "Created the keyfile {} ({NEW_KEYFILE_LEN} random bytes).",
+            path.display()
+        );
+    }
+    let keyfile = read_keyfile(path)?;
+    if alone {
+        enforce_keyfile_alone_strength(path, &keyfile, allow_weak)?;
+        return Ok(NewSecret::Keyfile(keyfile));
+    }
+    Ok(NewSecret::PasswordAndKeyfile(read_password()?, keyfile))
+}
+
 /// Create `path` (never overwriting), readable by the owner only, holding
 /// [`NEW_KEYFILE_LEN`] random bytes, synced.
 pub fn create_keyfile(path: &Path) -> anyhow::Result<()> {

@@ -226,6 +226,19 @@ struct CreateArgs {
     /// refused (weak) password there. Used automatically when there is no terminal.
     #[arg(long, conflicts_with = "password_file")]
     gui: bool,
+    /// Keyslot 0 needs the keyfile KEYFILE (any file that never changes, ideally random
+    /// bytes; see --create-keyfile) together with the new password, or alone with
+    /// --keyfile-only. Open the container later with --keyfile KEYFILE.
+    #[arg(long, value_name = "KEYFILE")]
+    keyfile: Option<PathBuf>,
+    /// With --keyfile: the keyfile alone opens the container, without a password. Whoever has
+    /// a copy of the keyfile can then open it.
+    #[arg(long, requires = "keyfile", conflicts_with_all = ["password_file", "gui"])]
+    keyfile_only: bool,
+    /// With --keyfile: create KEYFILE first (it must not exist), holding 64 random bytes,
+    /// readable by you only. Keep a copy somewhere safe: without it the container is lost.
+    #[arg(long, requires = "keyfile")]
+    create_keyfile: bool,
 }
 
 /// Show what a container is: size, cipher, keyslots, header state.

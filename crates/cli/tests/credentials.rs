@@ -318,3 +318,110 @@ fn a_short_keyfile_is_refused_for_a_keyfile_only_keyslot() {
         .fails_with(9);
     assert!(run.error_line().contains("only 11 bytes"), "{run:#?}");
 }
+
+#[test]
+fn create_with_a_keyfile_makes_keyslot_0_need_it_alone_or_with_the_password() {
+    let sandbox = Sandbox::new();
+    let pw = sandbox.password_file(STRONG);
+    let pw = pw.to_str().unwrap();
+
+    // Keyfile alone: created by secvol, no password asked (no terminal here).
+    let alone = sandbox.path("Alone.sec");
+    let keyfile = sandbox.path("alone.key");
+    let (alone, kf) = (alone.to_str().unwrap(), keyfile.to_str().unwrap());
+    let run = sandbox
+        .run(&[
+            "create",
+            alone,
+            "--size",
+            "1M",
+            "--quick",
+            "--keyfile",
+            kf,
+            "--create-keyfile",
+            "--keyfile-only",
+            "--scrypt-log-n",
+            "10",
+        ])
+        .ok();
+    assert!(
+        run.stdout.contains("Keyslot 0:") && run.stdout.contains("the keyfile alone"),
+        "{run:#?}"
+    );
+    assert_eq!(std::fs::metadata(&keyfile).unwrap().len(), 64);
+    let info = sandbox.run(&["info", alone, "--keyfile", kf]).ok();
+    assert!(info.stdout.contains("opened keyslot 0"), "{info:#?}");
+    sandbox
+        .run(&["info", alone, "--password-file", pw])
+        .fails_with(3);
+
+    // Keyfile with a password: both are needed.
+    let both = sandbox.path("Both.sec");
+    let keyfile = sandbox.path("both.key");
+    let (both, kf) = (both.to_str().unwrap(), keyfile.to_str().unwrap());
+    sandbox
+        .run(&[
+            "create",
+            both,
+            "--size",
+            "1M",
+            "--quick",
+            "--keyfile",
+            kf,
+            "--create-keyfile",
+            "--password-file",
+            pw,
+            "--scrypt-log-n",
+            "10",
+        ])
+        .ok();
+    let info = sandbox
+        .run(&["info", both, "--keyfile", kf, "--password-file", pw])
+        .ok();
+    assert!(info.stdout.contains("password + keyfile"), "{info:#?}");
+    sandbox
+        .run(&["info", both, "--password-file", pw])
+        .fails_with(3);
+    let other = sandbox.path("alone.key");
+    sandbox
+        .run(&[
+            "info",
+            both,
+            "--keyfile",
+            other.to_str().unwrap(),
+            "--password-file",
+            pw,
+        ])
+        .fails_with(3);
+
+    // An existing keyfile is never overwritten by --create-keyfile, and nothing is created.
+    let run = sandbox
+        .run(&[
+            "create",
+            sandbox.path("Third.sec").to_str().unwrap(),
+            "--size",
+            "1M",
+            "--keyfile",
+            kf,
+            "--create-keyfile",
+            "--keyfile-only",
+        ])
+        .fails_with(12);
+    assert!(run.error_line().contains("both.key"), "{run:#?}");
+    assert!(!sandbox.path("Third.sec").exists());
+    // A short keyfile cannot open a container alone.
+    let short = sandbox.path("short.key");
+    std::fs::write(&short, b"password123").unwrap();
+    sandbox
+        .run(&[
+            "create",
+            sandbox.path("Fourth.sec").to_str().unwrap(),
+            "--size",
+            "1M",
+            "--keyfile",
+            short.to_str().unwrap(),
+            "--keyfile-only",
+        ])
+        .fails_with(9);
+    assert!(!sandbox.path("Fourth.sec").exists());
+}

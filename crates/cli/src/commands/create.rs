@@ -3,11 +3,14 @@
 use secvol_core::header::FLAG_QUICK;
 use std::path::Path;
 
-use secvol_core::{ContainerError, CreateOptions, DeviceMode, SecretString, UnlockedContainer};
+use secvol_core::{
+    ContainerError, CreateOptions, Credential, DeviceMode, SecretString, UnlockedContainer,
+};
 use secvol_fs::Fs;
 
 use super::{display_name, kdf_for_new_password, kdf_override, print_fields, read_new, shell_word};
 use crate::CreateArgs;
+use crate::credentials::{self, NewSecret};
 use crate::error::CliError;
 use crate::password::{PasswordSource, enforce_strength};
 use crate::progress;
@@ -24,15 +27,33 @@ pub fn run(args: &CreateArgs) -> anyhow::Result<()> {
     if path.symlink_metadata().is_ok() {
         return Err(CliError::FileExists(path.to_owned()).into());
     }
-    let dialog = crate::dialog::for_command(args.gui, args.password_file.is_none())?;
-    let password = match &dialog {
-        Some(dialog) => crate::password::choose_in_dialog(dialog, path, args.allow_weak_password)?,
+    if args.create_keyfile
+        && let Some(keyfile) = &args.keyfile
+        && keyfile.symlink_metadata().is_ok()
+    {
+        return Err(CliError::FileExists(keyfile.clone()).into());
+    }
+    // A keyfile alone needs no password, so no box either.
+    let dialog =
+        crate::dialog::for_command(args.gui, args.password_file.is_none() && !args.keyfile_only)?;
+    let read_password = || match &dialog {
+        Some(dialog) => crate::password::choose_in_dialog(dialog, path, args.allow_weak_password),
         None => {
             let source = PasswordSource::from_option(args.password_file.as_deref());
             let password = read_new(&source, path, "New password")?;
             enforce_strength(&password, path, args.allow_weak_password)?;
-            password
+            Ok(password)
         }
+    };
+    let secret = match &args.keyfile {
+        Some(keyfile) => credentials::new_keyfile_secret(
+            keyfile,
+            args.create_keyfile,
+            args.keyfile_only,
+            args.allow_weak_password,
+            read_password,
+        )?,
+        None => NewSecret::Password(read_password()?),
     };
     let options = CreateOptions {
         size: args.size,
@@ -41,8 +62,16 @@ pub fn run(args: &CreateArgs) -> anyhow::Result<()> {
         quick: args.quick,
     };
 
-    let created = create_with_password(path, &password, &options);
-    drop(password);
+    let created = create_with_secret(path, &secret, &options);
+    // The "Password: stored in keyslot 0" row is what scripts have seen since the start.
+    let keyslot_row = match &secret {
+        NewSecret::PasswordAndKeyfile(..) => {
+            ("Keyslot 0", "the password together with the keyfile")
+        }
+        NewSecret::Keyfile(_) => ("Keyslot 0", "the keyfile alone (no password)"),
+        NewSecret::Password(_) | NewSecret::RecoveryKey(_) => ("Password", "stored in keyslot 0"),
+    };
+    drop(secret);
     let container = match (created, &dialog) {
         (Ok(container), Some(dialog)) => {
             let _ = dialog.message(
@@ -89,9 +118,16 @@ pub fn run(args: &CreateArgs) -> anyhow::Result<()> {
             format!("{} ({}-bit key)", header.suite, header.suite.key_bits()),
         ),
         ("Key derivation".into(), options.kdf.to_string()),
-        ("Password".into(), "stored in keyslot 0".into()),
+        (keyslot_row.0.into(), keyslot_row.1.into()),
         ("Data area".into(), fill.into()),
     ]);
+    if let Some(keyfile) = &args.keyfile {
+        println!(
+            "Keyfile: {}. Keep a copy of it somewhere safe: if it is lost or changed, the \
+             container no longer opens with it.",
+            keyfile.display()
+        );
+    }
     println!(
         "Keep a header backup somewhere safe: secvol header backup {} {}",
         shell_word(path),
@@ -107,8 +143,24 @@ pub fn create_with_password(
     password: &SecretString,
     options: &CreateOptions,
 ) -> anyhow::Result<UnlockedContainer> {
+    create_with_credential(path, &Credential::Password(password), options)
+}
+
+fn create_with_secret(
+    path: &Path,
+    secret: &NewSecret,
+    options: &CreateOptions,
+) -> anyhow::Result<UnlockedContainer> {
+    create_with_credential(path, &secret.credential(), options)
+}
+
+fn create_with_credential(
+    path: &Path,
+    credential: &Credential<'_>,
+    options: &CreateOptions,
+) -> anyhow::Result<UnlockedContainer> {
     let bar = progress::bytes("Filling with random bytes", options.size);
-    let result = secvol_core::create(path, password, options, &mut |done, total| {
+    let result = secvol_core::create_with(path, credential, options, &mut |done, total| {
         progress::update(&bar, done, total)
     });
     bar.finish_and_clear();

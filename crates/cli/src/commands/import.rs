@@ -699,6 +699,9 @@ mod tests {
             scrypt_log_n: Some(10),
             quick: true,
             gui: false,
+            keyfile: None,
+            keyfile_only: false,
+            create_keyfile: false,
         })
         .unwrap();
         (path, password_file)

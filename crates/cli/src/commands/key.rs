@@ -91,26 +91,17 @@ fn read_new_secret(args: &KeyAddArgs, new: &PasswordSource) -> anyhow::Result<Ne
         enforce_strength(&password, path, args.allow_weak_password)?;
         return Ok(NewSecret::Password(password));
     };
-    if args.create_keyfile {
-        credentials::create_keyfile(keyfile_path)?;
-        println!(
-            "Created the keyfile {} ({} random bytes).",
-            keyfile_path.display(),
-            credentials::NEW_KEYFILE_LEN
-        );
-    }
-    let keyfile = credentials::read_keyfile(keyfile_path)?;
-    if args.keyfile_only {
-        credentials::enforce_keyfile_alone_strength(
-            keyfile_path,
-            &keyfile,
-            args.allow_weak_password,
-        )?;
-        return Ok(NewSecret::Keyfile(keyfile));
-    }
-    let password = read_new(new, path, "Password to use with the keyfile")?;
-    enforce_strength(&password, path, args.allow_weak_password)?;
-    Ok(NewSecret::PasswordAndKeyfile(password, keyfile))
+    credentials::new_keyfile_secret(
+        keyfile_path,
+        args.create_keyfile,
+        args.keyfile_only,
+        args.allow_weak_password,
+        || {
+            let password = read_new(new, path, "Password to use with the keyfile")?;
+            enforce_strength(&password, path, args.allow_weak_password)?;
+            Ok(password)
+        },
+    )
 }
 
 /// Unlock with any valid password, then empty keyslot `--slot`.

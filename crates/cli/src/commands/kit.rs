@@ -390,6 +390,10 @@ fn bring_container(
                 scrypt_log_n: args.scrypt_log_n,
                 quick: args.quick,
                 gui: false,
+                // The kit's scripts ask for a password; a keyfile is added with `key add`.
+                keyfile: None,
+                keyfile_only: false,
+                create_keyfile: false,
             })?;
             println!();
             format!("created, {}", format_size(size))
