@@ -324,31 +324,38 @@ fn create_with_a_keyfile_makes_keyslot_0_need_it_alone_or_with_the_password() {
     let sandbox = Sandbox::new();
     let pw = sandbox.password_file(STRONG);
     let pw = pw.to_str().unwrap();
-
-    // Keyfile alone: created by secvol, no password asked (no terminal here).
-    let alone = sandbox.path("Alone.sec");
-    let keyfile = sandbox.path("alone.key");
-    let (alone, kf) = (alone.to_str().unwrap(), keyfile.to_str().unwrap());
-    let run = sandbox
-        .run(&[
+    // `create NAME --size 1M --quick --keyfile KEYFILE EXTRA... --scrypt-log-n 10`
+    let create = |name: &str, keyfile: &Path, extra: &[&str]| {
+        let container = sandbox.path(name);
+        let mut args = vec![
             "create",
-            alone,
+            container.to_str().unwrap(),
             "--size",
             "1M",
             "--quick",
             "--keyfile",
-            kf,
-            "--create-keyfile",
-            "--keyfile-only",
+            keyfile.to_str().unwrap(),
             "--scrypt-log-n",
             "10",
-        ])
-        .ok();
+        ];
+        args.extend_from_slice(extra);
+        (sandbox.run(&args), container)
+    };
+
+    // Keyfile alone: created by secvol, no password asked (no terminal here).
+    let keyfile = sandbox.path("alone.key");
+    let (run, alone) = create(
+        "Alone.sec",
+        &keyfile,
+        &["--create-keyfile", "--keyfile-only"],
+    );
+    let run = run.ok();
     assert!(
         run.stdout.contains("Keyslot 0:") && run.stdout.contains("the keyfile alone"),
         "{run:#?}"
     );
     assert_eq!(std::fs::metadata(&keyfile).unwrap().len(), 64);
+    let (alone, kf) = (alone.to_str().unwrap(), keyfile.to_str().unwrap());
     let info = sandbox.run(&["info", alone, "--keyfile", kf]).ok();
     assert!(info.stdout.contains("opened keyslot 0"), "{info:#?}");
     sandbox
@@ -356,25 +363,14 @@ fn create_with_a_keyfile_makes_keyslot_0_need_it_alone_or_with_the_password() {
         .fails_with(3);
 
     // Keyfile with a password: both are needed.
-    let both = sandbox.path("Both.sec");
     let keyfile = sandbox.path("both.key");
+    let (run, both) = create(
+        "Both.sec",
+        &keyfile,
+        &["--create-keyfile", "--password-file", pw],
+    );
+    run.ok();
     let (both, kf) = (both.to_str().unwrap(), keyfile.to_str().unwrap());
-    sandbox
-        .run(&[
-            "create",
-            both,
-            "--size",
-            "1M",
-            "--quick",
-            "--keyfile",
-            kf,
-            "--create-keyfile",
-            "--password-file",
-            pw,
-            "--scrypt-log-n",
-            "10",
-        ])
-        .ok();
     let info = sandbox
         .run(&["info", both, "--keyfile", kf, "--password-file", pw])
         .ok();
@@ -395,33 +391,18 @@ fn create_with_a_keyfile_makes_keyslot_0_need_it_alone_or_with_the_password() {
         .fails_with(3);
 
     // An existing keyfile is never overwritten by --create-keyfile, and nothing is created.
-    let run = sandbox
-        .run(&[
-            "create",
-            sandbox.path("Third.sec").to_str().unwrap(),
-            "--size",
-            "1M",
-            "--keyfile",
-            kf,
-            "--create-keyfile",
-            "--keyfile-only",
-        ])
-        .fails_with(12);
+    let (run, third) = create(
+        "Third.sec",
+        &keyfile,
+        &["--create-keyfile", "--keyfile-only"],
+    );
+    let run = run.fails_with(12);
     assert!(run.error_line().contains("both.key"), "{run:#?}");
-    assert!(!sandbox.path("Third.sec").exists());
+    assert!(!third.exists());
     // A short keyfile cannot open a container alone.
     let short = sandbox.path("short.key");
     std::fs::write(&short, b"password123").unwrap();
-    sandbox
-        .run(&[
-            "create",
-            sandbox.path("Fourth.sec").to_str().unwrap(),
-            "--size",
-            "1M",
-            "--keyfile",
-            short.to_str().unwrap(),
-            "--keyfile-only",
-        ])
-        .fails_with(9);
-    assert!(!sandbox.path("Fourth.sec").exists());
+    let (run, fourth) = create("Fourth.sec", &short, &["--keyfile-only"]);
+    run.fails_with(9);
+    assert!(!fourth.exists());
 }
