@@ -189,8 +189,9 @@ impl CipherArg {
 #[command(
     long_about = "Create a new encrypted container file of a fixed size, protected by a \
 password. secvol asks for the password twice (or reads it from --password-file) and refuses \
-a weak one. The new password goes into keyslot 0; add more passwords later with \
-'secvol key add'.\n\n\
+a weak one. The new password goes into keyslot 0 (with --keyfile, keyslot 0 needs a keyfile \
+too, or the keyfile alone with --keyfile-only); add more passwords, keyfiles or a recovery key \
+later with 'secvol key add'.\n\n\
 By default the whole file is first filled with random bytes, with a progress bar; this takes \
 a while for large containers but makes it impossible to tell from the file which parts hold \
 data. An existing file is never overwritten (exit code 12).\n\n\
