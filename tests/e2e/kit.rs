@@ -482,6 +482,36 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// Make the Wine prefix `prefix` before any program runs in it. Left to the first `wine cmd`,
+/// the prefix is made on the fly, and on a busy machine that run failed with "could not load
+/// kernel32.dll" (exit 53) instead of running the script.
+fn make_wine_prefix(prefix: &Path) {
+    for attempt in 1..=2 {
+        let booted = Command::new("wineboot")
+            .arg("--init")
+            .env("WINEPREFIX", prefix)
+            .env("WINEDEBUG", "-all")
+            .env_remove("DISPLAY")
+            .stdin(Stdio::null())
+            .output()
+            .expect("wineboot runs (Debian package wine)");
+        let settled = Command::new("wineserver")
+            .arg("--wait")
+            .env("WINEPREFIX", prefix)
+            .status()
+            .expect("wineserver runs");
+        if booted.status.success() && settled.success() && prefix.join("system.reg").is_file() {
+            return;
+        }
+        eprintln!(
+            "making the Wine prefix, attempt {attempt}: {:?} {}",
+            booted.status,
+            String::from_utf8_lossy(&booted.stderr)
+        );
+    }
+    panic!("cannot make a Wine prefix in {}", prefix.display());
+}
+
 #[test]
 fn the_bat_scripts_run_under_a_real_cmd_and_pass_on_every_exit_code() {
     // Wine's cmd.exe is a real batch interpreter; mingw-w64 builds the stand-in secvol.exe.
@@ -528,6 +558,7 @@ fn the_bat_scripts_run_under_a_real_cmd_and_pass_on_every_exit_code() {
     assert!(usb.join("secvol/windows-x86_64/secvol.exe").is_file());
 
     let prefix = sandbox.path("wine");
+    make_wine_prefix(&prefix);
     let log = sandbox.path("secvol-exe.log");
     let windows_path = |path: &Path| format!("Z:{}", path.display()).replace('/', "\\");
     let cmd = |script: &str, exit: u8| {
