@@ -81,10 +81,61 @@ impl VirtualDisplay {
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
-                "no window titled {title:?} appeared"
+                "no window titled {title:?} appeared; visible: {:?}",
+                self.visible_titles()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Answer the box `title` (found by [`VirtualDisplay::window`]): type `text` into its
+    /// entry, if any, and press Return; then wait for the box to close. Keystrokes sent
+    /// before GTK is ready for input are lost (seen with both cores busy): if the box is
+    /// still there after a while, it is focused again and answered again, the entry's text
+    /// replaced.
+    #[track_caller]
+    pub fn answer(&self, title: &str, text: Option<&str>) {
+        let id = self.window(title);
+        for _ in 0..3 {
+            if let Some(text) = text {
+                self.key("ctrl+a");
+                self.type_text(text);
+            }
+            self.key("Return");
+            if self.closed(&id, Duration::from_secs(10)) {
+                return;
+            }
+            self.xdotool(&["windowfocus", "--sync", &id]);
+        }
+        panic!("the box {title:?} did not take the answer");
+    }
+
+    /// The titles of the visible windows, for failure messages.
+    fn visible_titles(&self) -> Vec<String> {
+        let visible = self.xdotool(&["search", "--onlyvisible", "--name", "."]);
+        String::from_utf8_lossy(&visible.stdout)
+            .lines()
+            .map(|id| {
+                let name = self.xdotool(&["getwindowname", id.trim()]);
+                String::from_utf8_lossy(&name.stdout).trim().to_owned()
+            })
+            .collect()
+    }
+
+    /// Whether the visible window `id` is gone within `patience`.
+    fn closed(&self, id: &str, patience: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < patience {
+            let visible = self.xdotool(&["search", "--onlyvisible", "--name", "."]);
+            if !String::from_utf8_lossy(&visible.stdout)
+                .lines()
+                .any(|line| line.trim() == id)
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
     }
 
     /// Type `text` into the focused window.
@@ -192,16 +243,10 @@ fn the_real_password_box_mounts_the_kit_and_says_when_the_drive_can_be_removed()
         &usb.join("mount-secure-drive.sh"),
         &home,
     );
-    display.window("Open TimeAcct.sec");
-    display.type_text("not-the-password");
-    display.key("Return");
-    display.window("Wrong password");
-    display.key("Return");
-    display.window("Open TimeAcct.sec");
-    display.type_text(PASSWORD);
-    display.key("Return");
-    display.window("Mounted");
-    display.key("Return");
+    display.answer("Open TimeAcct.sec", Some("not-the-password"));
+    display.answer("Wrong password", None);
+    display.answer("Open TimeAcct.sec", Some(PASSWORD));
+    display.answer("Mounted", None);
     assert_eq!(finished(script), 0);
     assert!(is_mounted(&mnt));
     std::fs::write(mnt.join("typed.txt"), b"through the real box").unwrap();
@@ -212,8 +257,7 @@ fn the_real_password_box_mounts_the_kit_and_says_when_the_drive_can_be_removed()
         &usb.join("dismount-secure-drive.sh"),
         &home,
     );
-    display.window("Safe to remove");
-    display.key("Return");
+    display.answer("Safe to remove", None);
     assert_eq!(finished(script), 0);
     assert!(!is_mounted(&mnt));
     sandbox.check_clean(&usb.join("Data/TimeAcct.sec"));

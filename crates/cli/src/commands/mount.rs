@@ -43,6 +43,9 @@ use crate::{MountArgs, UnmountArgs, exit};
 const MALLOC_ARENA_MAX: &str = "MALLOC_ARENA_MAX";
 const DAEMON_MALLOC_ARENAS: &str = "2";
 
+/// How long `unmount` waits, after the daemon ended, for the container's lock to be free.
+const LOCK_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long `unmount` waits for the daemon to write everything and exit.
 const DAEMON_EXIT_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -462,6 +465,20 @@ fn unmount_entry(entry: &MountEntry, force: bool) -> anyhow::Result<()> {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+    // The daemon's main thread can be gone while its last thread still holds the files, and
+    // with them the container's lock (seen on a busy machine: a `check` right after
+    // `unmount` found the container in use). "Closed" is said only once the lock is free.
+    if let Err(err) = wait_closed_container(&entry.container, LOCK_RELEASE_TIMEOUT)
+        && matches!(err.downcast_ref(), Some(ContainerError::InUse { .. }))
+    {
+        bail!(
+            "{} is unmounted, but the container {} is still in use by a process after {} s; \
+             do not remove the drive yet",
+            entry.mountpoint.display(),
+            entry.container.display(),
+            LOCK_RELEASE_TIMEOUT.as_secs()
+        );
     }
     println!(
         "Unmounted {}: {} is closed and the drive can be removed.",
