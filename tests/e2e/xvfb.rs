@@ -96,13 +96,17 @@ impl VirtualDisplay {
     #[track_caller]
     pub fn answer(&self, title: &str, text: Option<&str>) {
         let id = self.window(title);
-        for _ in 0..3 {
+        for attempt in 0..3 {
+            eprintln!(
+                "DEBUG answer {title:?} id {id} attempt {attempt} visible {:?}",
+                self.visible_titles()
+            );
             if let Some(text) = text {
                 self.key("ctrl+a");
                 self.type_text(text);
             }
             self.key("Return");
-            if self.closed(&id, Duration::from_secs(10)) {
+            if self.closed(&id, title, Duration::from_secs(10)) {
                 return;
             }
             self.xdotool(&["windowfocus", "--sync", &id]);
@@ -122,15 +126,22 @@ impl VirtualDisplay {
             .collect()
     }
 
-    /// Whether the visible window `id` is gone within `patience`.
-    fn closed(&self, id: &str, patience: Duration) -> bool {
+    /// Whether the visible window `id` titled `title` is gone within `patience`. The title
+    /// counts: each zenity is a new X client, and the next box often gets the same window id
+    /// as the one just closed.
+    fn closed(&self, id: &str, title: &str, patience: Duration) -> bool {
         let start = Instant::now();
         while start.elapsed() < patience {
             let visible = self.xdotool(&["search", "--onlyvisible", "--name", "."]);
-            if !String::from_utf8_lossy(&visible.stdout)
+            let still_there = String::from_utf8_lossy(&visible.stdout)
                 .lines()
-                .any(|line| line.trim() == id)
-            {
+                .any(|line| {
+                    line.trim() == id && {
+                        let name = self.xdotool(&["getwindowname", id]);
+                        String::from_utf8_lossy(&name.stdout).trim() == title
+                    }
+                });
+            if !still_there {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(100));
