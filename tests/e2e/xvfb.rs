@@ -96,11 +96,7 @@ impl VirtualDisplay {
     #[track_caller]
     pub fn answer(&self, title: &str, text: Option<&str>) {
         let id = self.window(title);
-        for attempt in 0..3 {
-            eprintln!(
-                "DEBUG answer {title:?} id {id} attempt {attempt} visible {:?}",
-                self.visible_titles()
-            );
+        for _ in 0..3 {
             if let Some(text) = text {
                 self.key("ctrl+a");
                 self.type_text(text);
@@ -114,15 +110,25 @@ impl VirtualDisplay {
         panic!("the box {title:?} did not take the answer");
     }
 
-    /// The titles of the visible windows, for failure messages.
-    fn visible_titles(&self) -> Vec<String> {
+    /// The visible windows, as (id, title).
+    fn visible_windows(&self) -> Vec<(String, String)> {
         let visible = self.xdotool(&["search", "--onlyvisible", "--name", "."]);
         String::from_utf8_lossy(&visible.stdout)
             .lines()
             .map(|id| {
-                let name = self.xdotool(&["getwindowname", id.trim()]);
-                String::from_utf8_lossy(&name.stdout).trim().to_owned()
+                let id = id.trim().to_owned();
+                let name = self.xdotool(&["getwindowname", &id]);
+                let title = String::from_utf8_lossy(&name.stdout).trim().to_owned();
+                (id, title)
             })
+            .collect()
+    }
+
+    /// The titles of the visible windows, for failure messages.
+    fn visible_titles(&self) -> Vec<String> {
+        self.visible_windows()
+            .into_iter()
+            .map(|(_, title)| title)
             .collect()
     }
 
@@ -132,16 +138,11 @@ impl VirtualDisplay {
     fn closed(&self, id: &str, title: &str, patience: Duration) -> bool {
         let start = Instant::now();
         while start.elapsed() < patience {
-            let visible = self.xdotool(&["search", "--onlyvisible", "--name", "."]);
-            let still_there = String::from_utf8_lossy(&visible.stdout)
-                .lines()
-                .any(|line| {
-                    line.trim() == id && {
-                        let name = self.xdotool(&["getwindowname", id]);
-                        String::from_utf8_lossy(&name.stdout).trim() == title
-                    }
-                });
-            if !still_there {
+            if !self
+                .visible_windows()
+                .iter()
+                .any(|(shown, named)| shown == id && named == title)
+            {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(100));

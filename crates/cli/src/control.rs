@@ -10,12 +10,13 @@
 //! * **Who may ask**: the permissions let only the user who mounted (and root) connect, and
 //!   every request carries the credentials that open the container (a password, a keyfile's
 //!   digest, a recovery key), which the daemon checks by unlocking the header again, exactly
-//!   as the offline command would. No key is kept for this: between
-//!   requests the daemon holds the open file and the block key the mount needs, nothing more.
+//!   as the offline command would. No key is kept for this: between requests the daemon
+//!   holds the open file and the block key the mount needs, nothing more.
 //! * **Protocol** (lines): the request `grow BYTES QUICK` (QUICK is 0 or 1), then the
 //!   credentials as the mount hands them over (`credentials::write_handoff`: a password,
-//!   keyfile digest or recovery key line each, then an empty line). Replies: any number of `progress DONE TOTAL`, then `ok BYTES CAPACITY` or
-//!   `error CODE MESSAGE` (CODE from the exit-code table).
+//!   keyfile digest or recovery key line each, then an empty line). Replies: any number of
+//!   `progress DONE TOTAL`, then `ok BYTES CAPACITY` or `error CODE MESSAGE` (CODE from the
+//!   exit-code table).
 //! * **Shutdown**: the daemon calls [`shut_down`] after the file system was unmounted and
 //!   before it closes it; that waits for a grow in progress to finish, removes the socket,
 //!   drops the channel's references to the file system and the container (so that closing

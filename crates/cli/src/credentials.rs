@@ -241,6 +241,17 @@ impl NewSecret {
     }
 }
 
+/// Refuse `--create-keyfile` for a path that exists, before any password is asked (it would
+/// be refused after typing it otherwise).
+pub fn refuse_existing_new_keyfile(create: bool, path: Option<&Path>) -> Result<(), CliError> {
+    match path {
+        Some(path) if create && path.symlink_metadata().is_ok() => {
+            Err(CliError::FileExists(path.to_owned()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The secret of a new keyslot that needs the keyfile at `path`: created first when
 /// `create` (it must not exist), then read; alone when `alone` (checked for length), or with
 /// the password `read_password` returns (asked only then).

@@ -42,11 +42,11 @@ fn fallocate(file: &File, mode: i32, offset: u64, len: u64) -> io::Result<()> {
     }
 }
 
-/// Commit (fsync of any file in the mount), so that statfs no longer counts pages the open
-/// transaction pinned.
 /// How far the storage engine's own pages may move `df`'s "used" between two readings.
 const SLACK: u64 = MIB;
 
+/// Commit (fsync of any file in the mount), so that statfs no longer counts pages the open
+/// transaction pinned.
 fn commit(m: &Mounted) {
     let marker = m.path(".commit");
     File::create(&marker).unwrap().sync_all().unwrap();

@@ -27,12 +27,7 @@ pub fn run(args: &CreateArgs) -> anyhow::Result<()> {
     if path.symlink_metadata().is_ok() {
         return Err(CliError::FileExists(path.to_owned()).into());
     }
-    if args.create_keyfile
-        && let Some(keyfile) = &args.keyfile
-        && keyfile.symlink_metadata().is_ok()
-    {
-        return Err(CliError::FileExists(keyfile.clone()).into());
-    }
+    credentials::refuse_existing_new_keyfile(args.create_keyfile, args.keyfile.as_deref())?;
     // A keyfile alone needs no password, so no box either.
     let dialog =
         crate::dialog::for_command(args.gui, args.password_file.is_none() && !args.keyfile_only)?;
@@ -62,7 +57,7 @@ pub fn run(args: &CreateArgs) -> anyhow::Result<()> {
         quick: args.quick,
     };
 
-    let created = create_with_secret(path, &secret, &options);
+    let created = create_with_credential(path, &secret.credential(), &options);
     // The "Password: stored in keyslot 0" row is what scripts have seen since the start.
     let keyslot_row = match &secret {
         NewSecret::PasswordAndKeyfile(..) => {
@@ -144,14 +139,6 @@ pub fn create_with_password(
     options: &CreateOptions,
 ) -> anyhow::Result<UnlockedContainer> {
     create_with_credential(path, &Credential::Password(password), options)
-}
-
-fn create_with_secret(
-    path: &Path,
-    secret: &NewSecret,
-    options: &CreateOptions,
-) -> anyhow::Result<UnlockedContainer> {
-    create_with_credential(path, &secret.credential(), options)
 }
 
 fn create_with_credential(

@@ -8,7 +8,6 @@ use super::{
     warn_header_state,
 };
 use crate::credentials::{self, NewSecret, UnlockWith};
-use crate::error::CliError;
 use crate::password::{PasswordSource, enforce_strength, ensure_one_stdin};
 use crate::{KeyAddArgs, KeyListArgs, KeyRemoveArgs};
 
@@ -23,12 +22,7 @@ pub fn add(args: &KeyAddArgs) -> anyhow::Result<()> {
     if existing.reads_stdin() {
         ensure_one_stdin(&PasswordSource::Stdin, &new)?;
     }
-    if args.create_keyfile
-        && let Some(keyfile) = &args.new_keyfile
-        && keyfile.symlink_metadata().is_ok()
-    {
-        return Err(CliError::FileExists(keyfile.clone()).into());
-    }
+    credentials::refuse_existing_new_keyfile(args.create_keyfile, args.new_keyfile.as_deref())?;
 
     let mut unlocked = open_and_unlock(path, Access::ReadWrite, &existing)?;
     let secret = read_new_secret(args, &new)?;
