@@ -259,7 +259,7 @@ fn unmount_all_unmounts_the_callers_mounts_and_no_one_elses() {
             .arg(format!("--reuid={uid}"))
             .arg(format!("--regid={gid}"))
             .arg("--clear-groups")
-            .arg(crate::harness::secvol_bin())
+            .arg(crate::harness::secvol_bin_for_others(&sandbox))
             .args(args)
             .env("HOME", &home)
             .env("XDG_STATE_HOME", home.join("state"))

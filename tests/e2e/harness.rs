@@ -265,6 +265,18 @@ pub fn effective_uid() -> u32 {
 
 /// The `secvol` program under test: the one cargo built, or `SECVOL_E2E_BIN` (the suite that
 /// runs these tests as a normal user copies both programs somewhere that user can reach).
+/// A copy of [`secvol_bin`] in `sandbox` that other users can run. The build may live
+/// where only root can go (a clone in a private `mktemp -d` folder): the program itself may
+/// then start, but it cannot start its mount daemon from there ("Permission denied").
+pub fn secvol_bin_for_others(sandbox: &Sandbox) -> PathBuf {
+    let copy = sandbox.path("secvol-for-others");
+    if !copy.exists() {
+        std::fs::copy(secvol_bin(), &copy).expect("copy of the secvol program");
+        set_mode(&copy, 0o755);
+    }
+    copy
+}
+
 pub fn secvol_bin() -> PathBuf {
     std::env::var_os("SECVOL_E2E_BIN")
         .map(PathBuf::from)

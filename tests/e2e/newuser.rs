@@ -284,7 +284,7 @@ fn without_fusermount3_a_normal_user_is_told_what_to_install() {
     let mut command = std::process::Command::new("/usr/bin/setpriv");
     command
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(crate::harness::secvol_bin())
+        .arg(crate::harness::secvol_bin_for_others(&sandbox))
         .arg("mount")
         .arg(&container)
         .arg(&mnt)
